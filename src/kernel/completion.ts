@@ -28,6 +28,10 @@ export type CompletionOutcome =
       readonly args: string;
     }
   | { readonly kind: 'cancelled' }
+  /** The input was replaced by a newer input before it ran. */
+  | { readonly kind: 'superseded'; readonly superseded_by: string }
+  /** The input was merged into a newer input (peer progress coalescing). */
+  | { readonly kind: 'coalesced'; readonly aggregate_id: string }
   | { readonly kind: 'abandoned'; readonly reason: AbandonReasonView; readonly error: string | null }
   | { readonly kind: 'abandoned_with_error'; readonly reason: string; readonly error: string }
   | { readonly kind: 'completed_with_finalization_failure'; readonly error: string }

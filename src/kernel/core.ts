@@ -1,0 +1,865 @@
+/**
+ * The kernel's shared internals: the session table, registration, the
+ * admission pipeline (machine.md §3.2), run begin/finish for the runtime loop
+ * (machine.md §4.7) and the lifecycle terminalisations (machine.md §5.3).
+ * Command groups (./commands/*) are thin layers over this.
+ */
+import type { AdmissionResolved } from '../machine/arms/admission.js';
+import type { DrainExitReason } from '../machine/arms/drain.js';
+import type { InputAbandonReason, MachineInput, MachineState } from '../machine/index.js';
+import { initialMachineState } from '../machine/index.js';
+import { selectRuntimeLoopBatch } from '../machine/batch.js';
+import type { Clock } from './clock.js';
+import {
+  CompletionRegistry,
+  TERMINATION_REASONS,
+  type AbandonReasonView,
+  type CompletionHandle,
+  type CompletionOutcome,
+} from './completion.js';
+import {
+  internalError,
+  invalidField,
+  invalidPhase,
+  KernelError,
+  runtimeDestroyed,
+  runtimeNotFound,
+  sessionNotFound,
+} from './errors.js';
+import type { ApplyReport, ExecutorRegistry, RunAssignment } from './executor.js';
+import { newId, runtimeIdOf } from './ids.js';
+import {
+  admissionKindOf,
+  inputText,
+  originKind,
+  requestedHandlingMode,
+  validateInput,
+  type ValidatedInput,
+} from './input.js';
+import { OpsRegistry } from './ops-registry.js';
+import { PeerInbox } from './peer-inbox.js';
+import { RuntimeLoop, type LoopHost } from './runtime-loop.js';
+import { errorText, isTerminalPhase, SessionRuntime, type LedgerRecord, type SessionTxn } from './session.js';
+import type { RoutedSignal, RuntimeStore, StoredInputRow } from './store.js';
+
+export interface KernelOptions {
+  readonly store: RuntimeStore;
+  readonly executors: ExecutorRegistry;
+  readonly clock: Clock;
+  /** Check machine.md §9 invariants before every commit (default true). */
+  readonly assertInvariants: boolean;
+  /** Base back-off before retrying a failed run's inputs (doubles per attempt, capped at 2 s). */
+  readonly retryBackoffMs: number;
+  /** Terminal inputs whose ledger records stay in memory per session (older ones are read from the store). */
+  readonly terminalRetention: number;
+}
+
+/** Signal strength order (commands.md §2.10). */
+export type PostAdmissionSignal = 'None' | 'WakeLoop' | 'InterruptYielding' | 'RequestImmediateProcessing';
+const SIGNAL_RANK: Readonly<Record<PostAdmissionSignal, number>> = {
+  None: 0,
+  WakeLoop: 1,
+  InterruptYielding: 2,
+  RequestImmediateProcessing: 3,
+};
+
+export type AcceptOutcome =
+  | { readonly type: 'accepted'; readonly input_id: string; readonly row: StoredInputRow }
+  | { readonly type: 'deduplicated'; readonly input_id: string; readonly existing_id: string; readonly existing: StoredInputRow | null }
+  | { readonly type: 'rejected'; readonly reason: string; readonly detail: string };
+
+export type AdmissionMode = 'with_completion' | 'without_wake' | 'ingest' | 'legacy_prepare';
+
+export interface AdmissionResult {
+  readonly outcome: AcceptOutcome;
+  readonly signal: PostAdmissionSignal;
+  readonly handle: CompletionHandle | null;
+  /** Staged transaction, only for `legacy_prepare` (the caller continues it). */
+  readonly tx: SessionTxn | null;
+}
+
+export class KernelCore implements LoopHost {
+  readonly sessions = new Map<string, SessionRuntime>();
+  /** Observers of committed routed signals (in-process subscribers). */
+  readonly signalListeners = new Set<(s: RoutedSignal) => void>();
+
+  constructor(readonly options: KernelOptions) {}
+
+  get store(): RuntimeStore {
+    return this.options.store;
+  }
+
+  get clock(): Clock {
+    return this.options.clock;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Session table
+
+  /** The session, or SESSION_NOT_FOUND. */
+  session(sessionId: string): SessionRuntime {
+    const s = this.sessions.get(sessionId);
+    if (!s) throw sessionNotFound(sessionId);
+    return s;
+  }
+
+  /** The session, or SESSION_NOT_FOUND / RUNTIME_DESTROYED. */
+  liveSession(sessionId: string): SessionRuntime {
+    const s = this.session(sessionId);
+    if (s.phase === 'Destroyed') throw runtimeDestroyed(sessionId);
+    return s;
+  }
+
+  sessionByRuntime(runtimeId: string, sessionId: string): SessionRuntime {
+    const s = this.sessions.get(sessionId);
+    if (!s) throw runtimeNotFound(runtimeId);
+    return s;
+  }
+
+  /**
+   * Registers a session if it is not in the table (commands.md §3.0): a fresh
+   * authority is initialised and registered through the reducer and committed.
+   * Returns the entry and whether this call created it.
+   */
+  async ensureRegistered(sessionId: string): Promise<{ session: SessionRuntime; inserted: boolean }> {
+    const existing = this.sessions.get(sessionId);
+    if (existing) {
+      existing.clearDeadAttachment();
+      return { session: existing, inserted: false };
+    }
+    const runtimeId = runtimeIdOf(sessionId);
+    const epochId = newId();
+    const session = new SessionRuntime(
+      sessionId,
+      runtimeId,
+      epochId,
+      initialMachineState(),
+      this.store,
+      this.clock,
+      { assertInvariants: this.options.assertInvariants },
+    );
+    session.ops = new OpsRegistry(
+      session,
+      (sess, command, inputs) => this.mutateSession(sess, command, inputs),
+      () => this.clock.now(),
+      256,
+      () => void this.injectContinuation(session),
+    );
+    session.inbox = new PeerInbox();
+    const tx = session.begin('RegisterSession');
+    tx.apply({ type: 'Initialize' });
+    tx.apply({ type: 'RegisterSession', session_id: sessionId, runtime_epoch_id: epochId });
+    // A racing registration may have inserted meanwhile: keep theirs.
+    const raced = this.sessions.get(sessionId);
+    if (raced) return { session: raced, inserted: false };
+    this.sessions.set(sessionId, session);
+    try {
+      await this.commit(session, tx);
+    } catch (e) {
+      this.sessions.delete(sessionId);
+      throw e;
+    }
+    return { session, inserted: true };
+  }
+
+  /** Applies `inputs` to the session in one gated, committed transaction; returns the new state. */
+  mutateSession(
+    session: SessionRuntime,
+    command: string,
+    inputs: (state: MachineState) => readonly MachineInput[],
+  ): Promise<MachineState> {
+    return session.gate.run(async () => {
+      const tx = session.begin(command);
+      for (const input of inputs(tx.state)) tx.apply(input);
+      await this.commit(session, tx);
+      return session.state;
+    });
+  }
+
+  /**
+   * A background operation completed: give the agent a turn to observe it
+   * (commands.md §1.5 "idle wake") by admitting one continuation input.
+   */
+  async injectContinuation(session: SessionRuntime): Promise<void> {
+    if (!session.loop || session.phase === 'Destroyed') return;
+    try {
+      const r = await this.admit(
+        session,
+        validateInput({
+          durability: 'durable',
+          origin: { type: 'system' },
+          body: { input_type: 'continuation', reason: 'detached background op completed' },
+        }),
+        'with_completion',
+      );
+      r.handle?.cancel();
+    } catch {
+      // The session stopped accepting input meanwhile; nothing to observe then.
+    }
+  }
+
+  /** Commits and fans routed signals out to in-process listeners. */
+  async commit(session: SessionRuntime, tx: SessionTxn): Promise<void> {
+    const signals = await session.commit(tx);
+    for (const s of signals) for (const l of this.signalListeners) l(s);
+    this.pruneLedger(session);
+  }
+
+  private pruneLedger(session: SessionRuntime): void {
+    const limit = this.options.terminalRetention;
+    if (session.ledger.size <= limit * 2) return;
+    let terminal = 0;
+    for (const rec of session.ledger.values()) if (isTerminalRow(rec.row)) terminal += 1;
+    let excess = terminal - limit;
+    if (excess <= 0) return;
+    for (const id of session.admissionOrder) {
+      if (excess <= 0) break;
+      const rec = session.ledger.get(id);
+      if (rec && isTerminalRow(rec.row) && !(id in session.state.input_phases)) {
+        session.ledger.delete(id);
+        excess -= 1;
+      }
+    }
+    const kept = session.admissionOrder.filter((id) => session.ledger.has(id));
+    session.admissionOrder.splice(0, session.admissionOrder.length, ...kept);
+  }
+
+  /** An input's row: live ledger first, then the store. */
+  async inputRow(session: SessionRuntime, inputId: string): Promise<StoredInputRow | null> {
+    return session.ledger.get(inputId)?.row ?? (await this.store.loadInput(session.runtimeId, inputId));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Admission (machine.md §3.2)
+
+  /** Runs the admission pipeline under the session gate. */
+  admit(session: SessionRuntime, input: ValidatedInput, mode: AdmissionMode): Promise<AdmissionResult> {
+    return session.gate.run(() => this.admitInGate(session, input, mode));
+  }
+
+  async admitInGate(session: SessionRuntime, input: ValidatedInput, mode: AdmissionMode): Promise<AdmissionResult> {
+    const command =
+      mode === 'with_completion'
+        ? 'AcceptWithCompletion'
+        : mode === 'without_wake'
+          ? 'AcceptWithoutWake'
+          : mode === 'ingest'
+            ? 'Ingest'
+            : 'Prepare';
+    const visible = session.visiblePhase;
+    if (visible === 'Destroyed') throw runtimeDestroyed(session.sessionId);
+    if (session.state.registration_phase === 'Draining') {
+      throw invalidPhase(command, visible, 'the session is being unregistered');
+    }
+    if (visible !== 'Idle' && visible !== 'Attached' && visible !== 'Running') {
+      throw invalidPhase(command, visible, 'the runtime does not accept input in this phase');
+    }
+    if (session.ledger.has(input.id) || input.id in session.state.input_phases) {
+      throw invalidField('input.id', `input ${input.id} was already submitted to this session; use an idempotency key to retry safely`);
+    }
+    const tx = session.begin(command);
+    const state = tx.state;
+    if (mode === 'ingest' && state.active_runtime_id !== null && state.active_fence_token !== null) {
+      tx.apply({
+        type: 'Ingest',
+        session_id: session.sessionId,
+        runtime_id: state.active_runtime_id,
+        fence_token: state.active_fence_token,
+        generation: state.active_runtime_generation,
+        runtime_epoch_id: state.active_runtime_epoch_id,
+        work_id: newId(),
+        origin: 'Ingest',
+      });
+    }
+    const kind = admissionKindOf(input.body);
+    const handling = requestedHandlingMode(input.body);
+    const convention = input.body.input_type === 'peer' ? input.body.convention : null;
+    const peerModeValid = !(kind === 'PeerResponseProgress' && input.body.input_type === 'peer' && input.body.handling_mode);
+    const prtStructValid =
+      convention === null ||
+      (convention.type !== 'response_terminal' && convention.type !== 'response_progress') ||
+      convention.request_id.trim().length > 0;
+    const prtStatus =
+      convention?.type === 'response_terminal'
+        ? convention.status === 'completed'
+          ? 'Completed'
+          : convention.status === 'failed'
+            ? 'Failed'
+            : 'Cancelled'
+        : 'NotPeerTerminal';
+    tx.apply({
+      type: 'ResolveAdmissionValidation',
+      input_id: input.id,
+      kind,
+      origin: originKind(input.origin),
+      durability: input.durability === 'durable' ? 'Durable' : input.durability === 'ephemeral' ? 'Ephemeral' : 'Derived',
+      peer_mode_valid: peerModeValid,
+      prt_struct_valid: prtStructValid,
+      prt_status: prtStatus,
+    });
+    const validation = tx.effectsOf('AdmissionValidationResolved').at(-1);
+    if (validation?.result === 'Reject') {
+      const reason = validation.reject_reason ?? 'Rejected';
+      return {
+        outcome: { type: 'rejected', reason, detail: rejectDetail(reason, kind) },
+        signal: 'None',
+        handle: null,
+        tx: null,
+      };
+    }
+    // Idempotency: keys of archived inputs first (the live machine forgot them), then the machine's map.
+    const key = input.idempotency_key;
+    const archivedId = key !== null ? session.archivedKeys.get(key) : undefined;
+    if (key !== null && archivedId !== undefined) return this.deduplicated(session, input.id, archivedId, mode);
+    tx.apply({ type: 'ResolveAdmissionIdempotency', input_id: input.id, idempotency_key: key });
+    const idem = tx.effectsOf('AdmissionIdempotencyResolved').at(-1);
+    if (idem?.result === 'Deduplicated' && idem.existing_input_id) {
+      return this.deduplicated(session, input.id, idem.existing_input_id, mode);
+    }
+    const silentMatch =
+      convention?.type === 'request' && state.silent_intent_overrides.includes(convention.intent);
+    const existing =
+      kind === 'PeerResponseProgress' && input.supersession_key !== null
+        ? this.findCoalesceTarget(session, state, input.supersession_key)
+        : null;
+    tx.apply({
+      type: 'ResolveAdmissionPlan',
+      input_id: input.id,
+      kind,
+      requested_lane: handling === 'queue' ? 'Queue' : handling === 'steer' ? 'Steer' : null,
+      continuation_kind: 'Ordinary',
+      silent_intent_match: silentMatch,
+      existing_superseded_input_id: existing,
+      runtime_running: tx.state.lifecycle_phase === 'Running',
+      active_turn_boundary_available: false,
+      without_wake: mode === 'without_wake' || mode === 'legacy_prepare',
+    });
+    const plan = tx.effectsOf('AdmissionResolved').at(-1) as AdmissionResolved;
+    const now = this.clock.now();
+    const record: LedgerRecord = {
+      input,
+      kind,
+      created_at: now,
+      row: {
+        runtime_id: session.runtimeId,
+        input_id: input.id,
+        phase: 'accepted',
+        terminal_outcome: null,
+        durability: input.durability,
+        idempotency_key: key,
+        lane: null,
+        admission_sequence: null,
+        attempt_count: 0,
+        last_run_id: null,
+        last_boundary_sequence: null,
+        input: { ...input },
+        history: [],
+        trace_context: null,
+        created_at: now,
+        updated_at: now,
+      },
+    };
+    tx.addRecord(record);
+    if (plan.plan === 'ConsumedOnAccept') {
+      tx.apply({ type: 'QueueAccepted', input_id: input.id });
+      tx.apply({ type: 'ConsumeOnAccept', input_id: input.id }, 'consumed on accept');
+    } else {
+      tx.apply({ type: plan.lane === 'Steer' ? 'SteerAccepted' : 'QueueAccepted', input_id: input.id });
+      if (plan.existing_action === 'Coalesce' && plan.existing_input_id) {
+        tx.apply({ type: 'CoalesceInput', input_id: plan.existing_input_id, aggregate_id: input.id }, 'coalesced');
+      } else if (plan.existing_action === 'Supersede' && plan.existing_input_id) {
+        tx.apply({ type: 'SupersedeInput', input_id: plan.existing_input_id, superseded_by: input.id }, 'superseded');
+      }
+    }
+    if (key !== null) tx.apply({ type: 'RegisterAcceptedIdempotency', input_id: input.id, idempotency_key: key });
+    if (mode === 'legacy_prepare') {
+      return { outcome: { type: 'accepted', input_id: input.id, row: record.row }, signal: 'None', handle: null, tx };
+    }
+    if (mode === 'without_wake') tx.apply({ type: 'AcceptWithoutWake', input_id: input.id });
+    else {
+      tx.apply({
+        type: 'AcceptWithCompletion',
+        input_id: input.id,
+        request_immediate_processing: plan.request_immediate_processing,
+        interrupt_yielding: plan.interrupt_yielding,
+        wake_if_idle: plan.wake_if_idle,
+      });
+    }
+    let signal: PostAdmissionSignal = 'None';
+    for (const e of tx.effectsOf('PostAdmissionSignal')) {
+      if (SIGNAL_RANK[e.signal] > SIGNAL_RANK[signal]) signal = e.signal;
+    }
+    const cab = tx.effectsOf('RuntimeEffectFact').find((e) => e.kind === 'CancelAfterBoundary');
+    const coalesced = plan.existing_action && plan.existing_input_id ? plan.existing_input_id : null;
+    await this.commit(session, tx);
+    const row = session.ledger.get(input.id)?.row ?? record.row;
+    if (coalesced) {
+      session.waiters.resolve(coalesced, { kind: 'coalesced', aggregate_id: input.id });
+    }
+    let handle: CompletionHandle | null = null;
+    if (mode === 'with_completion') {
+      handle = isTerminalRow(row)
+        ? CompletionRegistry.resolved(input.id, terminalRowOutcome(row))
+        : session.waiters.register(input.id);
+    }
+    const loop = session.loop;
+    if (loop && SIGNAL_RANK[signal] >= SIGNAL_RANK.WakeLoop) loop.wake();
+    if (loop && cab) {
+      await loop.executor.cancelAfterBoundary?.(cab.reason);
+      loop.post({ kind: 'CancelAfterBoundary', reason: cab.reason });
+    }
+    return { outcome: { type: 'accepted', input_id: input.id, row }, signal, handle, tx: null };
+  }
+
+  private async deduplicated(
+    session: SessionRuntime,
+    inputId: string,
+    existingId: string,
+    mode: AdmissionMode,
+  ): Promise<AdmissionResult> {
+    const existing = await this.inputRow(session, existingId);
+    let handle: CompletionHandle | null = null;
+    if (mode === 'with_completion' && existing && !isTerminalRow(existing)) handle = session.waiters.register(existingId);
+    return {
+      outcome: { type: 'deduplicated', input_id: inputId, existing_id: existingId, existing },
+      signal: 'None',
+      handle,
+      tx: null,
+    };
+  }
+
+  /** A queued progress input with the same supersession key (same kind, same session). */
+  private findCoalesceTarget(session: SessionRuntime, state: MachineState, key: string): string | null {
+    for (let i = session.admissionOrder.length - 1; i >= 0; i -= 1) {
+      const id = session.admissionOrder[i] as string;
+      const rec = session.ledger.get(id);
+      if (
+        rec &&
+        rec.kind === 'PeerResponseProgress' &&
+        rec.input.supersession_key === key &&
+        state.input_phases[id] === 'Queued'
+      ) {
+        return id;
+      }
+    }
+    return null;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Runs (machine.md §4.7), called by the runtime loop
+
+  beginRun(session: SessionRuntime): Promise<RunAssignment | null> {
+    return session.gate.run(async () => {
+      const state = session.state;
+      if (state.registration_phase !== 'Active' || state.current_run_id !== null) return null;
+      const phase = state.lifecycle_phase;
+      if (phase !== 'Idle' && phase !== 'Attached' && phase !== 'Retired') return null;
+      const batch = selectRuntimeLoopBatch(state);
+      if (!batch || batch.input_ids.length === 0) return null;
+      const runId = newId();
+      const tx = session.begin('RuntimeLoop');
+      if (phase === 'Retired') tx.apply({ type: 'DrainQueuedRun', run_id: runId });
+      else tx.apply({ type: 'Prepare', session_id: session.sessionId, run_id: runId });
+      for (const id of batch.input_ids) tx.apply({ type: 'StageForRun', input_id: id, run_id: runId }, 'staged for run');
+      if (phase !== 'Retired') this.startTurn(tx, runId);
+      await this.commit(session, tx);
+      return this.assignment(session, runId, batch.input_ids);
+    });
+  }
+
+  /** Marks the turn started (clears any boundary-cancel latch of the previous turn). */
+  startTurn(tx: SessionTxn, runId: string): void {
+    tx.tryApply({
+      type: 'StartConversationRun',
+      run_id: runId,
+      primitive_kind: 'ConversationTurn',
+      admitted_content_shape: 'Conversation',
+      vision_enabled: false,
+      image_tool_results_enabled: false,
+      max_extraction_retries: 0,
+    });
+  }
+
+  assignment(session: SessionRuntime, runId: string, inputIds: readonly string[]): RunAssignment {
+    const state = session.state;
+    const first = inputIds[0];
+    return {
+      session_id: session.sessionId,
+      runtime_id: session.runtimeId,
+      run_id: runId,
+      boundary: (first !== undefined ? state.input_runtime_boundary[first] : undefined) ?? 'RunStart',
+      inputs: inputIds.map((id) => {
+        const rec = session.ledger.get(id);
+        return {
+          input_id: id,
+          kind: rec?.kind ?? 'Prompt',
+          text: rec ? inputText(rec.input.body) : '',
+          attempt: state.input_attempt_counts[id] ?? 1,
+        };
+      }),
+    };
+  }
+
+  finishRun(
+    session: SessionRuntime,
+    assignment: RunAssignment,
+    report: ApplyReport,
+  ): Promise<{ retryAfterMs: number | null }> {
+    return session.gate.run(() => this.finishRunInGate(session, assignment, report, 'RuntimeLoop'));
+  }
+
+  /**
+   * Commits a run's terminal report in one transaction (success, failure with
+   * retry/abandon, or cancel) and resolves the contributors' waiters.
+   */
+  async finishRunInGate(
+    session: SessionRuntime,
+    assignment: RunAssignment,
+    report: ApplyReport,
+    command: string,
+    receiptOverride?: { readonly conversation_digest: string | null; readonly message_count: number },
+  ): Promise<{ retryAfterMs: number | null }> {
+    const runId = assignment.run_id;
+    if (session.state.current_run_id !== runId || session.state.lifecycle_phase !== 'Running') {
+      // The run was torn down meanwhile (destroy, unregister): nothing left to commit.
+      return { retryAfterMs: null };
+    }
+    const tx = session.begin(command);
+    const contributors = assignment.inputs
+      .map((i) => i.input_id)
+      .filter((id) => tx.state.input_phases[id] === 'Staged' && tx.state.input_run_associations[id] === runId);
+    const outcomes = new Map<string, CompletionOutcome>();
+    let retryAfterMs: number | null = null;
+    if (report.status === 'completed' || report.status === 'callback_pending') {
+      const sequence = (tx.state.live_boundary_context_sequence_by_run[runId] ?? 0) + 1;
+      tx.apply({ type: 'CommitTerminalBoundarySequence', run_id: runId, sequence });
+      for (const id of contributors) {
+        tx.apply({ type: 'MarkApplied', input_id: id });
+        tx.apply({ type: 'MarkAppliedPendingConsumption', input_id: id });
+        tx.apply({ type: 'RecordBoundarySeq', input_id: id, run_id: runId });
+      }
+      tx.apply({ type: 'RunCompleted', run_id: runId });
+      tx.apply({ type: 'Commit', input_id: contributors[0] ?? '', run_id: runId });
+      for (const id of contributors) tx.apply({ type: 'ConsumeInput', input_id: id }, 'run completed');
+      const terminal =
+        report.status === 'callback_pending' ? 'CallbackPending' : report.result ? 'RunResult' : 'NoResult';
+      tx.tryApply({
+        type: 'ResolveRuntimeCompletionResult',
+        run_id: runId,
+        terminal_observation: terminal,
+        finalization_observation: 'Succeeded',
+      });
+      tx.receipt = {
+        run_id: runId,
+        boundary: assignment.boundary,
+        contributing_input_ids: contributors,
+        conversation_digest: receiptOverride?.conversation_digest ?? (report.status === 'completed' ? (report.conversation_digest ?? null) : null),
+        message_count: receiptOverride?.message_count ?? (report.status === 'completed' ? (report.message_count ?? contributors.length) : contributors.length),
+        sequence,
+      };
+      const outcome: CompletionOutcome =
+        report.status === 'callback_pending'
+          ? { kind: 'callback_pending', tool_use_id: report.tool_use_id, tool_name: report.tool_name, args: report.args }
+          : report.result
+            ? { kind: 'completed', result: { text: report.result.text } }
+            : { kind: 'completed_without_result' };
+      for (const id of contributors) outcomes.set(id, outcome);
+    } else if (report.status === 'cancelled') {
+      tx.apply({ type: 'RunCancelled', run_id: runId });
+      tx.apply({ type: 'CancelRun', run_id: runId });
+      for (const id of contributors) {
+        tx.apply(
+          { type: 'AbandonInput', input_id: id, reason: 'Cancelled', attempt_count: tx.state.input_attempt_counts[id] ?? 0 },
+          'run cancelled',
+        );
+        outcomes.set(id, { kind: 'cancelled' });
+      }
+      tx.tryApply({
+        type: 'ResolveRuntimeCompletionResult',
+        run_id: runId,
+        terminal_observation: 'MachineTerminal',
+        finalization_observation: 'Succeeded',
+      });
+    } else {
+      tx.apply({
+        type: 'RunFailed',
+        run_id: runId,
+        runtime_apply_failure_cause: 'ApplyFailed',
+        runtime_apply_failure_message: report.error,
+        machine_terminal_failure_observed: false,
+        source: null,
+        error: report.error,
+      });
+      tx.apply({ type: 'Fail', run_id: runId });
+      let maxAttempt = 0;
+      for (const id of contributors) {
+        const lane = tx.state.input_recovery_lanes[id] ?? 'Queue';
+        tx.apply({ type: 'ResolveStagedRollback', input_id: id, lane }, 'apply failed');
+        const attempts = tx.state.input_attempt_counts[id] ?? 0;
+        if (tx.state.input_phases[id] === 'Abandoned') {
+          outcomes.set(id, {
+            kind: 'abandoned',
+            reason: { kind: 'max_attempts_exhausted', attempts },
+            error: report.error,
+          });
+        } else {
+          maxAttempt = Math.max(maxAttempt, attempts);
+        }
+      }
+      tx.tryApply({
+        type: 'ResolveRuntimeCompletionResult',
+        run_id: runId,
+        terminal_observation: 'MachineTerminal',
+        finalization_observation: 'Succeeded',
+      });
+      if (maxAttempt > 0) {
+        retryAfterMs = Math.min(2000, this.options.retryBackoffMs * 2 ** Math.max(0, maxAttempt - 1));
+      }
+    }
+    this.archiveTerminal(tx, [...outcomes.keys()]);
+    await this.commit(session, tx);
+    for (const [id, outcome] of outcomes) session.waiters.resolve(id, outcome);
+    return { retryAfterMs };
+  }
+
+  /** Forgets terminal inputs in the live machine (their rows stay in the ledger and the store). */
+  archiveTerminal(tx: SessionTxn, ids: readonly string[]): void {
+    for (const id of ids) {
+      const s = tx.state;
+      const phase = s.input_phases[id];
+      if (phase === undefined || !isTerminalPhase(phase)) continue;
+      const kind = s.input_terminal_kind[id];
+      if (kind === undefined) continue;
+      const key = s.input_idempotency_keys[id] ?? null;
+      const archived = tx.tryApply({
+        type: 'ArchiveTerminalInput',
+        input_id: id,
+        phase,
+        terminal_kind: kind,
+        superseded_by: s.input_superseded_by[id] ?? null,
+        aggregate_id: s.input_aggregate_id[id] ?? null,
+        abandon_reason: s.input_abandon_reason[id] ?? null,
+        abandon_attempt_count: s.input_abandon_attempt_count[id] ?? null,
+        attempt_count: s.input_attempt_counts[id] ?? 0,
+        run_id: s.input_run_associations[id] ?? null,
+        boundary_sequence: s.input_boundary_sequences[id] ?? null,
+        admission_sequence: s.input_admission_seq[id] ?? null,
+        idempotency_key: key,
+      });
+      if (archived && key !== null) tx.archivedKeys.set(key, id);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Lifecycle terminalisations (machine.md §5.3)
+
+  /**
+   * Abandons every non-terminal input with `reason` in `tx` and resolves the
+   * run-less RuntimeTerminated class. Returns the abandoned ids (the caller
+   * archives after deciding the waiter text).
+   */
+  abandonActive(tx: SessionTxn, reason: InputAbandonReason): string[] {
+    const ids = tx.session.activeInputIds(tx.state);
+    for (const id of ids) {
+      tx.apply(
+        { type: 'AbandonInput', input_id: id, reason, attempt_count: tx.state.input_attempt_counts[id] ?? 0 },
+        `abandoned: ${reason.toLowerCase()}`,
+      );
+    }
+    tx.tryApply({
+      type: 'ResolveRuntimeCompletionResult',
+      run_id: null,
+      terminal_observation: 'RuntimeTerminated',
+      finalization_observation: 'Succeeded',
+    });
+    return ids;
+  }
+
+  /** Stop terminalisation (§2.7.6), to be called under the session gate. */
+  async terminalizeStopInGate(session: SessionRuntime, reason: string): Promise<void> {
+    if (session.phase === 'Destroyed') return;
+    const tx = session.begin('StopRuntimeExecutor');
+    tx.tryApply({ type: 'RuntimeExecutorExited' });
+    const ids = this.abandonActive(tx, 'Stopped');
+    this.archiveTerminal(tx, ids);
+    await this.commit(session, tx);
+    if (session.attachment.kind === 'active') session.attachment = { kind: 'none' };
+    session.waiters.terminateAll(
+      session.state.registration_phase === 'Draining' ? TERMINATION_REASONS.unregistered : TERMINATION_REASONS.stopped,
+    );
+    void reason;
+  }
+
+  terminalizeStop(session: SessionRuntime, reason: string): Promise<void> {
+    return session.gate.run(() => this.terminalizeStopInGate(session, reason));
+  }
+
+  async loopFailed(session: SessionRuntime, error: unknown): Promise<void> {
+    if (session.attachment.kind === 'active') session.attachment = { kind: 'none' };
+    for (const id of session.activeInputIds()) {
+      session.waiters.resolve(id, {
+        kind: 'wait_error',
+        error: 'AuthorityUnavailable',
+        message: `${TERMINATION_REASONS.loopExited}: ${errorText(error)}`,
+      });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Comms drain (decision 9)
+
+  /** Starts the task that admits the session's peer inbox as peer inputs. */
+  startDrainTask(session: SessionRuntime, commsRuntimeId: string): void {
+    const abort = new AbortController();
+    session.drain.phase = 'Running';
+    session.drain.mode = 'PersistentHost';
+    session.drain.commsRuntimeId = commsRuntimeId;
+    session.drain.abort = abort;
+    session.drain.task = (async () => {
+      for (;;) {
+        const next = await session.inbox.take(abort.signal);
+        if (next === null) return;
+        try {
+          await this.admit(session, validateInput(next, 'peer_message'), 'with_completion').then((r) => r.handle?.cancel());
+        } catch {
+          // A message the session refuses (e.g. retired) is dropped; the drain keeps running.
+        }
+      }
+    })();
+  }
+
+  /** Cancels the drain task (no machine change). */
+  async abortDrainTask(session: SessionRuntime): Promise<boolean> {
+    const { task, abort } = session.drain;
+    abort?.abort();
+    session.drain.task = null;
+    session.drain.abort = null;
+    return task ? settles(task, 2000) : true;
+  }
+
+  /** StopDrain (if running) + abort the task; the slot ends Stopped. Returns whether it had to be forced. */
+  async abortDrain(session: SessionRuntime, graceMs: number): Promise<boolean> {
+    if (session.phase !== 'Destroyed' && session.state.drain_phase === 'Running') {
+      await session.gate.run(async () => {
+        const tx = session.begin('Abort');
+        tx.tryApply({ type: 'StopDrain' });
+        await this.commit(session, tx);
+      });
+    }
+    const { task, abort } = session.drain;
+    abort?.abort();
+    const clean = task ? await settles(task, graceMs) : true;
+    session.drain.task = null;
+    session.drain.abort = null;
+    session.drain.phase = 'Stopped';
+    session.drain.commsRuntimeId = null;
+    return !clean;
+  }
+
+  /** Drain-exit bookkeeping: NotifyDrainExited then the clean/respawnable exit (commands.md §3.3.2). */
+  async drainExited(session: SessionRuntime, reason: DrainExitReason): Promise<void> {
+    await session.gate.run(async () => {
+      const tx = session.begin('NotifyDrainExited');
+      tx.apply({ type: 'NotifyDrainExited', reason });
+      const respawnable = session.drain.mode === 'PersistentHost' && reason === 'Failed';
+      tx.tryApply({ type: respawnable ? 'DrainExitedRespawnable' : 'DrainExitedClean' });
+      await this.commit(session, tx);
+      if (session.drain.phase === 'Running') session.drain.phase = respawnable ? 'ExitedRespawnable' : 'Stopped';
+      session.drain.task = null;
+      session.drain.abort = null;
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Executor attachment
+
+  /** Starts a runtime loop for `session` with executor `name`. */
+  startLoop(session: SessionRuntime, name: string): RuntimeLoop {
+    const executor = this.options.executors.create(name, session.sessionId);
+    if (!executor) throw new KernelError('UNKNOWN_EXECUTOR', `no executor is registered under "${name}"`, { executor: name });
+    const loop = new RuntimeLoop(session, executor, this, this.clock);
+    session.attachment = { kind: 'active', loop, executor: name };
+    return loop;
+  }
+
+  /** Ends every loop (kernel shutdown). */
+  async close(): Promise<void> {
+    const loops: Promise<void>[] = [];
+    for (const s of this.sessions.values()) {
+      if (s.attachment.kind === 'active') loops.push(s.attachment.loop.close());
+    }
+    await Promise.all(loops);
+    for (const s of this.sessions.values()) s.waiters.terminateAll(TERMINATION_REASONS.kernelShutdown);
+  }
+}
+
+export function isTerminalRow(row: StoredInputRow): boolean {
+  return row.terminal_outcome !== null;
+}
+
+/** The outcome a waiter gets when it attaches to an input that is already terminal. */
+export function terminalRowOutcome(row: StoredInputRow): CompletionOutcome {
+  const t = row.terminal_outcome;
+  if (!t) return { kind: 'wait_error', error: 'AuthorityUnavailable', message: 'input is not terminal' };
+  switch (t.outcome_type) {
+    case 'consumed':
+      return { kind: 'completed_without_result' };
+    case 'superseded':
+      return { kind: 'superseded', superseded_by: t.superseded_by };
+    case 'coalesced':
+      return { kind: 'coalesced', aggregate_id: t.aggregate_id };
+    case 'abandoned':
+      return t.reason === 'cancelled'
+        ? { kind: 'cancelled' }
+        : { kind: 'abandoned', reason: abandonReasonView(t.reason, t.attempts), error: null };
+  }
+}
+
+export function abandonReasonView(reason: string, attempts: number | null): AbandonReasonView {
+  switch (reason) {
+    case 'retired':
+    case 'reset':
+    case 'stopped':
+    case 'destroyed':
+    case 'cancelled':
+    case 'never_executed':
+      return { kind: reason };
+    case 'max_attempts_exhausted':
+      return { kind: 'max_attempts_exhausted', attempts: attempts ?? 0 };
+    default:
+      throw internalError(`unknown abandon reason ${reason}`);
+  }
+}
+
+function rejectDetail(reason: string, kind: string): string {
+  switch (reason) {
+    case 'DurabilityMissing':
+      return 'the input has no durability';
+    case 'ExternalDerivedDurabilityForbidden':
+      return 'derived durability is only allowed for flow and system origins';
+    case 'DerivedDurabilityForbiddenForInputKind':
+      return `derived durability is not allowed for ${kind} inputs`;
+    case 'PeerHandlingModeInvalid':
+      return 'a peer response-progress input must not carry a handling mode';
+    case 'PeerResponseTerminalInvalid':
+      return 'a peer response needs a non-blank request id and a completed or failed status';
+    default:
+      return reason;
+  }
+}
+
+function settles(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    p.then(
+      () => {
+        clearTimeout(t);
+        resolve(true);
+      },
+      () => {
+        clearTimeout(t);
+        resolve(true);
+      },
+    );
+  });
+}

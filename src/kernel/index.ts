@@ -1,0 +1,13 @@
+export { MeerkatMachine, defaultExecutors, type MeerkatMachineOptions } from './machine.js';
+export * from './errors.js';
+export * from './ids.js';
+export * from './input.js';
+export * from './completion.js';
+export * from './executor.js';
+export * from './store.js';
+export { EchoExecutor } from './executors/echo.js';
+export { ScriptedExecutor, parseScript } from './executors/scripted.js';
+export type { AcceptOutcome, PostAdmissionSignal } from './core.js';
+export type { SessionRuntimeBindings } from './commands/session.js';
+export type * from './commands/control.js';
+export type { OperationSpec, OperationSnapshot, OpsRegistry } from './ops-registry.js';

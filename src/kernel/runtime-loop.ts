@@ -1,0 +1,195 @@
+/**
+ * The runtime loop of one attached session (commands.md §1.5, persistence.md §5):
+ * it waits for a wake or an effect, drains the queue one batch (run) at a
+ * time, hands each run to the executor outside every lock, and reports the
+ * outcome back to the kernel, which commits it through the reducer.
+ *
+ * Effects have priority over wakes: a stop effect ends the loop after the
+ * executor's stop hook and the stop terminalisation.
+ */
+import type { Clock } from './clock.js';
+import type { ApplyReport, Executor, RunAssignment, RunControl } from './executor.js';
+import type { SessionRuntime } from './session.js';
+
+export type LoopEffect =
+  | { readonly kind: 'CancelAfterBoundary'; readonly reason: string }
+  | { readonly kind: 'StopRuntimeExecutor'; readonly reason: string };
+
+/** The kernel side of the loop: each call runs under the session's mutation gate. */
+export interface LoopHost {
+  /** Selects and stages the next batch; `null` when there is nothing to run. */
+  beginRun(session: SessionRuntime): Promise<RunAssignment | null>;
+  /** Commits a run's outcome. Returns a back-off in ms when inputs were re-queued for retry. */
+  finishRun(session: SessionRuntime, assignment: RunAssignment, report: ApplyReport): Promise<{ retryAfterMs: number | null }>;
+  /** Canonical stop terminalisation after the executor's stop hook returned. */
+  terminalizeStop(session: SessionRuntime, reason: string): Promise<void>;
+  /** The loop died unexpectedly; resolve what it owned. */
+  loopFailed(session: SessionRuntime, error: unknown): Promise<void>;
+}
+
+interface CurrentRun {
+  readonly runId: string;
+  readonly abort: AbortController;
+  cancelAfterBoundary: boolean;
+}
+
+export class RuntimeLoop {
+  private wakePending = false;
+  private readonly effects: LoopEffect[] = [];
+  private notify: (() => void) | null = null;
+  private closing = false;
+  private running = true;
+  private current: CurrentRun | null = null;
+  /** Resolves when the loop has exited. */
+  readonly done: Promise<void>;
+  /** Number of `apply` calls made (diagnostics). */
+  applies = 0;
+
+  constructor(
+    readonly session: SessionRuntime,
+    readonly executor: Executor,
+    private readonly host: LoopHost,
+    private readonly clock: Clock,
+  ) {
+    this.done = this.run();
+  }
+
+  /** True while the loop can still take work. */
+  get live(): boolean {
+    return this.running && !this.closing;
+  }
+
+  /** The run currently handed to the executor, if any. */
+  get currentRunId(): string | null {
+    return this.current?.runId ?? null;
+  }
+
+  /** "There may be queued work": coalesces with any pending wake. */
+  wake(): void {
+    this.wakePending = true;
+    this.signal();
+  }
+
+  /** Posts an effect; effects are handled before wakes. */
+  post(effect: LoopEffect): void {
+    if (effect.kind === 'CancelAfterBoundary' && this.current) this.current.cancelAfterBoundary = true;
+    if (effect.kind === 'StopRuntimeExecutor') this.current?.abort.abort();
+    this.effects.push(effect);
+    this.signal();
+  }
+
+  /** Hard-cancels the current run if it is `runId` (never a newer run). */
+  interrupt(runId: string | null): boolean {
+    if (!this.current || (runId !== null && this.current.runId !== runId)) return false;
+    this.current.abort.abort();
+    return true;
+  }
+
+  /** Ends the loop without stop terminalisation (unregister / shutdown). */
+  close(): Promise<void> {
+    this.closing = true;
+    this.current?.abort.abort();
+    this.signal();
+    return this.done;
+  }
+
+  private signal(): void {
+    const n = this.notify;
+    this.notify = null;
+    n?.();
+  }
+
+  private waitForSignal(timeoutMs: number | null): Promise<void> {
+    if (this.closing || this.effects.length > 0 || this.wakePending) return Promise.resolve();
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | null = null;
+      this.notify = () => {
+        if (timer) clearTimeout(timer);
+        resolve();
+      };
+      if (timeoutMs !== null) {
+        timer = setTimeout(() => {
+          this.notify = null;
+          resolve();
+        }, timeoutMs);
+      }
+    });
+  }
+
+  private async run(): Promise<void> {
+    // Let the attaching command publish the attachment before any work starts.
+    await Promise.resolve();
+    try {
+      while (!this.closing) {
+        await this.waitForSignal(null);
+        if (this.closing) break;
+        if (await this.drainEffects()) return;
+        if (this.wakePending) {
+          this.wakePending = false;
+          if (await this.processQueue()) return;
+        }
+      }
+    } catch (e) {
+      this.running = false;
+      await this.host.loopFailed(this.session, e);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** Handles queued effects; returns true when the loop must exit (stop). */
+  private async drainEffects(): Promise<boolean> {
+    while (this.effects.length > 0 && !this.closing) {
+      const effect = this.effects.shift() as LoopEffect;
+      if (effect.kind === 'StopRuntimeExecutor') {
+        try {
+          await this.executor.stop?.(effect.reason);
+        } finally {
+          await this.host.terminalizeStop(this.session, effect.reason);
+          this.running = false;
+        }
+        return true;
+      }
+      // CancelAfterBoundary with no run in flight: the executor was told directly; nothing to do here.
+    }
+    return false;
+  }
+
+  /** Runs batches until the queue is empty; returns true when the loop must exit. */
+  private async processQueue(): Promise<boolean> {
+    for (;;) {
+      if (this.closing) return true;
+      if (await this.drainEffects()) return true;
+      const assignment = await this.host.beginRun(this.session);
+      if (!assignment) return false;
+      const abort = new AbortController();
+      const current: CurrentRun = { runId: assignment.run_id, abort, cancelAfterBoundary: false };
+      this.current = current;
+      const control: RunControl = {
+        signal: abort.signal,
+        cancelAfterBoundaryRequested: () => current.cancelAfterBoundary,
+      };
+      let report: ApplyReport;
+      try {
+        this.applies += 1;
+        report = await this.executor.apply(assignment, control);
+        if (abort.signal.aborted && report.status !== 'completed' && report.status !== 'callback_pending') {
+          report = { status: 'cancelled' };
+        }
+      } catch (e) {
+        report = abort.signal.aborted ? { status: 'cancelled' } : { status: 'failed', error: e instanceof Error ? e.message : String(e) };
+      } finally {
+        this.current = null;
+      }
+      const { retryAfterMs } = await this.host.finishRun(this.session, assignment, report);
+      if (retryAfterMs !== null) {
+        await this.waitForSignal(retryAfterMs);
+        if (this.closing) return true;
+        if (await this.drainEffects()) return true;
+        this.wakePending = false;
+      }
+      // Yield between runs so admissions and commands interleave fairly.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+}

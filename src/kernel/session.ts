@@ -1,0 +1,351 @@
+/**
+ * One session's shell state: the machine authority, the input ledger, the
+ * completion waiters, the mutation gate and the executor attachment.
+ *
+ * Every change to the machine state goes through a {@link SessionTxn}: inputs
+ * are applied to the reducer one by one on a staged copy; `commit` writes the
+ * staged state, the changed input rows, an optional receipt and the routed
+ * signals in one store transaction and only then installs the state.
+ * Dropping a transaction is the rollback.
+ */
+import {
+  describeRejection,
+  reduce,
+  type Effect,
+  type InputPhase,
+  type MachineInput,
+  type MachineState,
+  type Phase,
+  type Transition,
+} from '../machine/index.js';
+import { classifyRuntimeLifecycleDurability, visibleRuntimePhase } from '../machine/classify.js';
+import { checkInvariants } from '../machine/invariants.js';
+import type { Clock } from './clock.js';
+import { CompletionRegistry } from './completion.js';
+import { guardRejected, internalError, invalidPhase, KernelError, runtimeDestroyed } from './errors.js';
+import { MutationGate } from './gate.js';
+import type { AdmissionInputKind, ValidatedInput } from './input.js';
+import type {
+  BoundaryReceipt,
+  InputHistoryEntry,
+  InputPublicPhase,
+  RoutedSignal,
+  RoutedSignalDraft,
+  RuntimeStore,
+  StoredInputRow,
+  TerminalOutcomeView,
+} from './store.js';
+import type { OpsRegistry } from './ops-registry.js';
+import type { RuntimeLoop } from './runtime-loop.js';
+import type { PeerInbox } from './peer-inbox.js';
+
+/** What the shell remembers about an input beyond the machine's facts. */
+export interface LedgerRecord {
+  readonly input: ValidatedInput;
+  readonly kind: AdmissionInputKind;
+  readonly created_at: number;
+  /** The last durable projection of this input. */
+  readonly row: StoredInputRow;
+}
+
+export type Attachment =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'attaching' }
+  | { readonly kind: 'active'; readonly loop: RuntimeLoop; readonly executor: string };
+
+export type DrainSlotPhase = 'Inactive' | 'Running' | 'Stopped' | 'ExitedRespawnable';
+
+export interface DrainSlot {
+  phase: DrainSlotPhase;
+  mode: 'PersistentHost' | null;
+  commsRuntimeId: string | null;
+  task: Promise<void> | null;
+  abort: AbortController | null;
+}
+
+export interface SessionOptions {
+  readonly assertInvariants: boolean;
+}
+
+export class SessionRuntime {
+  state: MachineState;
+  readonly ledger = new Map<string, LedgerRecord>();
+  /** Idempotency keys of inputs the machine has archived (the live machine forgets them). */
+  readonly archivedKeys = new Map<string, string>();
+  readonly waiters = new CompletionRegistry();
+  readonly gate = new MutationGate();
+  attachment: Attachment = { kind: 'none' };
+  readonly drain: DrainSlot = { phase: 'Inactive', mode: null, commsRuntimeId: null, task: null, abort: null };
+  /** The session's async-operations registry (set by the kernel at registration). */
+  ops!: OpsRegistry;
+  /** Durable-per-session peer inbox drained by the comms drain (set by the kernel). */
+  inbox!: PeerInbox;
+  /** Ids in admission order (ListActiveInputs order). */
+  readonly admissionOrder: string[] = [];
+
+  constructor(
+    readonly sessionId: string,
+    readonly runtimeId: string,
+    readonly epochId: string,
+    initial: MachineState,
+    readonly store: RuntimeStore,
+    readonly clock: Clock,
+    readonly options: SessionOptions,
+  ) {
+    this.state = initial;
+  }
+
+  get phase(): Phase {
+    return this.state.lifecycle_phase;
+  }
+
+  /** The phase outsiders see (Running with pre-run Retired shows as Retired). */
+  get visiblePhase(): Phase {
+    return visibleRuntimePhase(this.state);
+  }
+
+  get loop(): RuntimeLoop | null {
+    return this.attachment.kind === 'active' && this.attachment.loop.live ? this.attachment.loop : null;
+  }
+
+  /** Demotes a dead attachment (its loop exited) back to none. */
+  clearDeadAttachment(): void {
+    if (this.attachment.kind === 'active' && !this.attachment.loop.live) this.attachment = { kind: 'none' };
+  }
+
+  begin(command: string): SessionTxn {
+    return new SessionTxn(this, command);
+  }
+
+  /** Non-terminal inputs in admission order. */
+  activeInputIds(state: MachineState = this.state): string[] {
+    return this.admissionOrder.filter((id) => {
+      const p = state.input_phases[id];
+      return p !== undefined && !isTerminalPhase(p);
+    });
+  }
+
+  /** Writes a transaction and installs its state. Throws (and installs nothing) if the store refuses. */
+  async commit(tx: SessionTxn): Promise<readonly RoutedSignal[]> {
+    if (tx.committed) throw internalError(`${tx.command}: transaction committed twice`);
+    const now = this.clock.now();
+    const rows: StoredInputRow[] = [];
+    const records = new Map<string, LedgerRecord>();
+    for (const id of tx.touched) {
+      const rec = tx.newRecords.get(id) ?? this.ledger.get(id);
+      if (!rec) continue;
+      const row = projectRow(tx.state, rec, now, tx.history.get(id) ?? null);
+      if (row !== rec.row || tx.newRecords.has(id)) {
+        rows.push(row);
+        records.set(id, { ...rec, row });
+      }
+    }
+    if (this.options.assertInvariants) {
+      const violations = checkInvariants(tx.state);
+      if (violations.length > 0) {
+        throw internalError(
+          `${tx.command}: invariant violated: ${violations.map((v) => `${v.invariant} (${v.detail})`).join('; ')}`,
+        );
+      }
+    }
+    const signals: RoutedSignalDraft[] = tx.effects.flatMap((e) => routedSignalOf(e, this, now));
+    let committed: readonly RoutedSignal[];
+    try {
+      committed = await this.store.commit({
+        session_id: this.sessionId,
+        runtime_id: this.runtimeId,
+        document: {
+          session_id: this.sessionId,
+          runtime_id: this.runtimeId,
+          durable_phase: classifyRuntimeLifecycleDurability(tx.state.lifecycle_phase, tx.state.pre_run_phase),
+          machine: tx.state,
+          epoch_id: this.epochId,
+          updated_at: now,
+        },
+        inputs: rows,
+        receipt: tx.receipt,
+        signals,
+      });
+    } catch (e) {
+      throw new KernelError('STORE_UNAVAILABLE', `${tx.command}: the store refused the commit: ${errorText(e)}`);
+    }
+    tx.committed = true;
+    this.state = tx.state;
+    for (const [id, rec] of records) {
+      if (!this.ledger.has(id)) this.admissionOrder.push(id);
+      this.ledger.set(id, rec);
+    }
+    for (const [key, id] of tx.archivedKeys) this.archivedKeys.set(key, id);
+    return committed;
+  }
+}
+
+/** A staged change to one session. */
+export class SessionTxn {
+  state: MachineState;
+  readonly effects: Effect[] = [];
+  readonly transitions: string[] = [];
+  readonly touched = new Set<string>();
+  readonly newRecords = new Map<string, LedgerRecord>();
+  readonly history = new Map<string, string>();
+  readonly archivedKeys = new Map<string, string>();
+  receipt: BoundaryReceipt | null = null;
+  committed = false;
+
+  constructor(
+    readonly session: SessionRuntime,
+    readonly command: string,
+  ) {
+    this.state = session.state;
+  }
+
+  /** Applies an input to the staged state; a rejection throws the mapped domain error and changes nothing. */
+  apply(input: MachineInput, reason?: string): Transition {
+    const step = reduce(this.state, input);
+    if (!step.ok) {
+      if (step.phase === 'Destroyed') throw runtimeDestroyed(this.session.sessionId);
+      const detail = `${this.command}: ${describeRejection(step)}`;
+      if (step.kind === 'NoMatchingTransition') throw invalidPhase(this.command, step.phase, detail);
+      throw guardRejected(step.input, step.phase, step.guard ?? 'unknown', detail);
+    }
+    this.accept(step, input, reason);
+    return step;
+  }
+
+  /** Applies an input if the reducer accepts it; returns whether it did. */
+  tryApply(input: MachineInput, reason?: string): Transition | null {
+    const step = reduce(this.state, input);
+    if (!step.ok) return null;
+    this.accept(step, input, reason);
+    return step;
+  }
+
+  private accept(step: Transition, input: MachineInput, reason?: string): void {
+    this.state = step.state;
+    this.effects.push(...step.effects);
+    this.transitions.push(step.transition);
+    const id = (input as { readonly input_id?: unknown }).input_id;
+    if (typeof id === 'string') {
+      this.touched.add(id);
+      if (reason) this.history.set(id, reason);
+    }
+  }
+
+  /** Records a brand-new input in this transaction's ledger delta. */
+  addRecord(record: LedgerRecord): void {
+    this.newRecords.set(record.input.id, record);
+    this.touched.add(record.input.id);
+  }
+
+  record(inputId: string): LedgerRecord | null {
+    return this.newRecords.get(inputId) ?? this.session.ledger.get(inputId) ?? null;
+  }
+
+  effectsOf<K extends Effect['type']>(type: K): Extract<Effect, { readonly type: K }>[] {
+    return this.effects.filter((e): e is Extract<Effect, { readonly type: K }> => e.type === type);
+  }
+}
+
+export function isTerminalPhase(p: InputPhase): boolean {
+  return p === 'Consumed' || p === 'Superseded' || p === 'Coalesced' || p === 'Abandoned';
+}
+
+const PUBLIC_PHASE: Readonly<Record<InputPhase, InputPublicPhase>> = {
+  Queued: 'queued',
+  Staged: 'staged',
+  Applied: 'applied',
+  AppliedPendingConsumption: 'applied_pending_consumption',
+  Consumed: 'consumed',
+  Superseded: 'superseded',
+  Coalesced: 'coalesced',
+  Abandoned: 'abandoned',
+};
+
+const ABANDON_REASON: Readonly<Record<string, string>> = {
+  Retired: 'retired',
+  Reset: 'reset',
+  Stopped: 'stopped',
+  Destroyed: 'destroyed',
+  Cancelled: 'cancelled',
+  MaxAttemptsExhausted: 'max_attempts_exhausted',
+  NeverExecuted: 'never_executed',
+};
+
+/** Projects the machine's facts about one input onto its durable row; untracked (archived) inputs keep their row. */
+export function projectRow(
+  state: MachineState,
+  rec: LedgerRecord,
+  now: number,
+  reason: string | null,
+): StoredInputRow {
+  const id = rec.input.id;
+  const phase = state.input_phases[id];
+  if (phase === undefined) return rec.row;
+  const pub = PUBLIC_PHASE[phase];
+  const terminal = terminalOutcomeOf(state, id);
+  const lane = state.input_lane[id] ?? state.input_recovery_lanes[id] ?? null;
+  const next = {
+    phase: pub,
+    terminal_outcome: terminal,
+    lane: lane === 'Queue' ? ('queue' as const) : lane === 'Steer' ? ('steer' as const) : null,
+    admission_sequence: state.input_admission_seq[id] ?? null,
+    attempt_count: state.input_attempt_counts[id] ?? 0,
+    last_run_id: state.input_run_associations[id] ?? null,
+    last_boundary_sequence: state.input_boundary_sequences[id] ?? null,
+  };
+  const prev = rec.row;
+  const same =
+    prev.phase === next.phase &&
+    prev.lane === next.lane &&
+    prev.admission_sequence === next.admission_sequence &&
+    prev.attempt_count === next.attempt_count &&
+    prev.last_run_id === next.last_run_id &&
+    prev.last_boundary_sequence === next.last_boundary_sequence &&
+    JSON.stringify(prev.terminal_outcome) === JSON.stringify(next.terminal_outcome);
+  if (same) return prev;
+  const history: InputHistoryEntry[] =
+    prev.phase === next.phase && prev.history.length > 0
+      ? [...prev.history]
+      : [...prev.history, { at: now, from: prev.history.length === 0 ? null : prev.phase, to: next.phase, reason }];
+  return { ...prev, ...next, history, updated_at: now };
+}
+
+export function terminalOutcomeOf(state: MachineState, id: string): TerminalOutcomeView | null {
+  switch (state.input_terminal_kind[id]) {
+    case 'Consumed':
+      return { outcome_type: 'consumed' };
+    case 'Superseded':
+      return { outcome_type: 'superseded', superseded_by: state.input_superseded_by[id] ?? '' };
+    case 'Coalesced':
+      return { outcome_type: 'coalesced', aggregate_id: state.input_aggregate_id[id] ?? '' };
+    case 'Abandoned': {
+      const r = state.input_abandon_reason[id] ?? 'Cancelled';
+      return {
+        outcome_type: 'abandoned',
+        reason: ABANDON_REASON[r] ?? r,
+        attempts: r === 'MaxAttemptsExhausted' ? (state.input_abandon_attempt_count[id] ?? 0) : null,
+      };
+    }
+    default:
+      return null;
+  }
+}
+
+function routedSignalOf(e: Effect, s: SessionRuntime, now: number): RoutedSignalDraft[] {
+  if (e.type !== 'RuntimeBound' && e.type !== 'RuntimeRetired' && e.type !== 'RuntimeDestroyed') return [];
+  return [
+    {
+      kind: e.type,
+      session_id: s.sessionId,
+      runtime_id: s.runtimeId,
+      agent_runtime_id: e.agent_runtime_id,
+      fence_token: e.fence_token,
+      trace_context: null,
+      created_at: now,
+    },
+  ];
+}
+
+export function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
