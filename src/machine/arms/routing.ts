@@ -280,7 +280,7 @@ function imagePhaseChanged(post: MachineState, operationId: string): RoutingEffe
   return {
     type: 'ImageOperationPhaseChanged',
     operation_id: operationId,
-    // R5: a missing value falls back to the type default; Terminal is never missing after these arms.
+    // Every arm that emits this has just written the phase, so the fallback is unreachable.
     phase: get(post.image_operation_phases, operationId) ?? 'Terminal',
   };
 }
