@@ -1,4 +1,4 @@
-import type { Draft } from 'immer';
+import type { Draft } from './draft.js';
 import type { Effect } from './effects.js';
 import type { MachineState, Phase } from './state.js';
 

@@ -1,5 +1,6 @@
-import { produce } from 'immer';
+import type { Draft } from './draft.js';
 import type { Arm } from './arm.js';
+import { produceNext } from './draft.js';
 import type { Effect } from './effects.js';
 import type { MachineInput } from './inputs.js';
 import type { MachineState, Phase } from './state.js';
@@ -65,9 +66,9 @@ export function reduce(state: MachineState, input: MachineInput): Step {
       continue;
     }
     const to = arm.to === 'self' ? phase : arm.to;
-    const next = produce(state, (draft) => {
-      arm.update?.(draft, input);
-      draft.lifecycle_phase = to;
+    const next = produceNext(state, (draft) => {
+      arm.update?.(draft as Draft<MachineState>, input);
+      if (draft.lifecycle_phase !== to) (draft as Draft<MachineState>).lifecycle_phase = to;
     });
     const effects = arm.emit ? arm.emit(next, input) : [];
     return { ok: true, state: next, effects, transition: arm.name, from: phase, to };

@@ -905,11 +905,15 @@ describe('§10 edge behaviours', () => {
     ]);
   });
 
-  it('RegisterSession with a new session keeps the placement, even when that breaks typed identity (upstream parity)', () => {
+  it('RegisterSession with a new session refuses to drop the only typed identity of a bound runtime (divergence, §9.1)', () => {
     const untyped = accept(registered(), { type: 'PrepareBindings', ...bind, generation: null }).state;
-    const step = accept(untyped, { type: 'RegisterSession', session_id: 's-2', runtime_epoch_id: null }, { invariants: false });
-    expect(step.state.active_runtime_id).toBe(RT);
-    expect(checkInvariants(step.state).map((v) => v.invariant)).toEqual(['runtime_binding_identity_is_typed']);
+    reject(untyped, { type: 'RegisterSession', session_id: 's-2', runtime_epoch_id: null }, 'GuardRejected', 'binding_identity_stays_typed');
+    const step = reduce(untyped, { type: 'RegisterSession', session_id: 's-2', runtime_epoch_id: null });
+    expect(step.ok).toBe(false);
+    if (!step.ok) expect(step.failures.map((f) => f.guard)).toContain('binding_identity_stays_typed');
+    const typed = accept(untyped, { type: 'RegisterSession', session_id: 's-2', runtime_epoch_id: 'epoch-9' });
+    expect(typed.state.active_runtime_id).toBe(RT);
+    expect(checkInvariants(typed.state)).toEqual([]);
   });
 
   it('canonical stop → resume sequence (§2.7 6–7)', () => {
@@ -967,11 +971,7 @@ describe('lifecycle properties', () => {
         for (const input of inputs) {
           const step = reduce(s, input);
           if (!step.ok) continue;
-          // Upstream RegisterSession (new session, no epoch) keeps a placement whose generation
-          // may be absent, breaking runtime_binding_identity_is_typed (see report); skip that arm.
-          const violations = checkInvariants(step.state).filter(
-            (v) => !(step.transition === 'RegisterSession' && v.invariant === 'runtime_binding_identity_is_typed'),
-          );
+          const violations = checkInvariants(step.state);
           if (violations.length > 0) return false;
           s = step.state;
           if (checkInvariants(s).length > 0) return true; // carried-over divergence: stop this trace

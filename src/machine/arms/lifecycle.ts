@@ -7,7 +7,7 @@
  * describes a guard without a label (e.g. "binding present"), the label used here is a
  * descriptive snake_case name in the same style; see the per-guard doc comments.
  */
-import type { Draft } from 'immer';
+import type { Draft } from '../draft.js';
 import type { Arm, ArmTable, Guard } from '../arm.js';
 import { ALL_PHASES, guard, LIVE_PHASES, NON_TERMINAL_PHASES } from '../arm.js';
 import type { MachineState, Phase } from '../state.js';
@@ -546,6 +546,12 @@ const REGISTER_LIVE: readonly Phase[] = ['Idle', 'Attached', 'Running', 'Retired
 const UNREGISTER_BEGIN: readonly Phase[] = ['Idle', 'Attached', 'Running'];
 
 /** Transition table of the lifecycle domain (`machine.md` §2.2–§2.4), arms in upstream order. */
+/** A bound runtime must keep a typed identity (generation or epoch) after re-registration. */
+const bindingIdentityStaysTyped = guard<{ readonly runtime_epoch_id: string | null }>(
+  'binding_identity_stays_typed',
+  (s, i) => s.active_runtime_id === null || s.active_runtime_generation !== null || i.runtime_epoch_id !== null,
+);
+
 export const lifecycleArms: ArmTable<LifecycleInput> = {
   Initialize: [{ name: 'Initialize', from: ['Initializing'], guards: [], to: 'Idle' }],
 
@@ -553,7 +559,10 @@ export const lifecycleArms: ArmTable<LifecycleInput> = {
     {
       name: 'RegisterSession',
       from: REGISTER_LIVE,
-      guards: [notDraining, newSessionBinding],
+      // Divergence: upstream keeps the placement and may drop the only typed identity of a
+      // bound runtime (epoch := None with generation None), breaking the §9.1 invariant
+      // `runtime_binding_identity_is_typed`. R7 makes that invariant binding, so we refuse instead.
+      guards: [notDraining, newSessionBinding, bindingIdentityStaysTyped],
       update: (d, i) => {
         d.session_id = i.session_id;
         d.active_runtime_epoch_id = i.runtime_epoch_id;

@@ -14,7 +14,7 @@
  * - "scoped override conflict" (switch turns) — a turn override, an operation
  *   override or a pending switch already exists.
  */
-import type { Draft } from 'immer';
+import type { Draft } from '../draft.js';
 import { guard, INGRESS_PHASES, LIVE_PHASES, NON_TERMINAL_PHASES } from '../arm.js';
 import type { Arm, ArmTable, Guard } from '../arm.js';
 import { get } from '../collections.js';
