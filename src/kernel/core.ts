@@ -11,7 +11,6 @@ import { initialMachineState } from '../machine/index.js';
 import { selectRuntimeLoopBatch } from '../machine/batch.js';
 import type { Clock } from './clock.js';
 import {
-  CompletionRegistry,
   TERMINATION_REASONS,
   type AbandonReasonView,
   type CompletionHandle,
@@ -397,11 +396,9 @@ export class KernelCore implements LoopHost {
       session.waiters.resolve(coalesced, { kind: 'coalesced', aggregate_id: input.id });
     }
     let handle: CompletionHandle | null = null;
-    if (mode === 'with_completion') {
-      handle = isTerminalRow(row)
-        ? CompletionRegistry.resolved(input.id, terminalRowOutcome(row))
-        : session.waiters.register(input.id);
-    }
+    // An input that is terminal at admission (e.g. an operation input consumed on accept)
+    // gets no handle (commands.md §3.6.1 step 6).
+    if (mode === 'with_completion' && !isTerminalRow(row)) handle = session.waiters.register(input.id);
     const loop = session.loop;
     if (loop && SIGNAL_RANK[signal] >= SIGNAL_RANK.WakeLoop) loop.wake();
     if (loop && cab) {
@@ -765,6 +762,8 @@ export class KernelCore implements LoopHost {
       tx.tryApply({ type: respawnable ? 'DrainExitedRespawnable' : 'DrainExitedClean' });
       await this.commit(session, tx);
       if (session.drain.phase === 'Running') session.drain.phase = respawnable ? 'ExitedRespawnable' : 'Stopped';
+      // The slot forgets the task: make sure it really ends (no unowned task keeps admitting the inbox).
+      session.drain.abort?.abort();
       session.drain.task = null;
       session.drain.abort = null;
     });

@@ -134,7 +134,8 @@ export class SessionRuntime {
     for (const id of tx.touched) {
       const rec = tx.newRecords.get(id) ?? this.ledger.get(id);
       if (!rec) continue;
-      const row = projectRow(tx.state, rec, now, tx.history.get(id) ?? null);
+      const projected = id in tx.state.input_phases ? tx.state : (tx.archivedFrom.get(id) ?? tx.state);
+      const row = projectRow(projected, rec, now, tx.history.get(id) ?? null);
       if (row !== rec.row || tx.newRecords.has(id)) {
         rows.push(row);
         records.set(id, { ...rec, row });
@@ -189,6 +190,8 @@ export class SessionTxn {
   readonly newRecords = new Map<string, LedgerRecord>();
   readonly history = new Map<string, string>();
   readonly archivedKeys = new Map<string, string>();
+  /** For inputs archived in this transaction: the staged state just before their archival. */
+  readonly archivedFrom = new Map<string, MachineState>();
   receipt: BoundaryReceipt | null = null;
   committed = false;
 
@@ -221,6 +224,10 @@ export class SessionTxn {
   }
 
   private accept(step: Transition, input: MachineInput, reason?: string): void {
+    if (input.type === 'ArchiveTerminalInput' && !this.archivedFrom.has(input.input_id)) {
+      // The archived input leaves the machine; keep its terminal facts for the row projection.
+      this.archivedFrom.set(input.input_id, this.state);
+    }
     this.state = step.state;
     this.effects.push(...step.effects);
     this.transitions.push(step.transition);

@@ -7,7 +7,7 @@ import type { ImageTerminalClass } from '../../machine/index.js';
 import { modelRoutingStatus } from '../../machine/routing-status.js';
 import { TERMINATION_REASONS } from '../completion.js';
 import type { AcceptOutcome, KernelCore } from '../core.js';
-import { invalidArgument, invalidField, invalidPhase, KernelError, type FieldViolation } from '../errors.js';
+import { invalidArgument, invalidField, invalidPhase, KernelError, runtimeDestroyed, type FieldViolation } from '../errors.js';
 import { parseRuntimeId, parseUuidV7 } from '../ids.js';
 import { MAX_SHORT_STRING, validateInput, type Input } from '../input.js';
 import type { SessionRuntime } from '../session.js';
@@ -135,7 +135,8 @@ export class ControlCommands {
     const session = this.byRuntime(runtimeId);
     return session.gate.run(async () => {
       const phase = session.visiblePhase;
-      if (phase === 'Running' || phase === 'Destroyed' || session.phase === 'Running') {
+      if (session.phase === 'Destroyed') throw runtimeDestroyed(session.sessionId);
+      if (phase === 'Running' || session.phase === 'Running') {
         throw invalidPhase('Recycle', phase, 'recycle needs a runtime without a run in progress');
       }
       const tx = session.begin('Recycle');

@@ -90,6 +90,8 @@ export class LegacyRunCommands {
         'Commit',
         { conversation_digest: receipt.conversation_digest ?? null, message_count: receipt.message_count ?? staged.length },
       );
+      // Work admitted while the run was active waits for the runtime to idle (commands.md §3.7.1 step 6).
+      if (session.activeInputIds().length > 0) session.loop?.wake();
     });
   }
 
@@ -113,7 +115,7 @@ export class LegacyRunCommands {
         { status: 'failed', error: failure.message || failure.cause_kind },
         'Fail',
       );
-      if (retryAfterMs !== null) session.loop?.wake();
+      if (retryAfterMs !== null || session.activeInputIds().length > 0) session.loop?.wake();
     });
   }
 }

@@ -339,6 +339,15 @@ export class SessionCommands {
     }
     return session.gate.run(async () => {
       const tx = session.begin('StagePersistentFilter');
+      // commands.md §3.2.16 step 3: names absent from the filter catalog are not checked against
+      // it; the supplied witness becomes their catalog entry (names already in the catalog must match).
+      const catalog = tx.state.filter_visibility_authority_catalog;
+      const added = names.filter((n) => catalog[n] === undefined);
+      if (added.length > 0) {
+        const extended: Record<string, ToolVisibilityWitness> = { ...catalog };
+        for (const n of added) extended[n] = witnesses[n] as ToolVisibilityWitness;
+        tx.apply({ type: 'ReplaceFilterToolAuthorityCatalog', catalog: extended });
+      }
       tx.apply({ type: 'StageVisibilityFilter', filter, witnesses });
       await this.k.commit(session, tx);
       return session.state.staged_visibility_revision;
