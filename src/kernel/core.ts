@@ -352,6 +352,7 @@ export class KernelCore implements LoopHost {
         last_run_id: null,
         last_boundary_sequence: null,
         input: { ...input },
+        content_blob_id: null,
         history: [],
         trace_context: null,
         created_at: now,

@@ -7,6 +7,7 @@
  * This issue ships {@link InMemoryRuntimeStore}; the PostgreSQL store
  * implements the same interface.
  */
+import { createHash } from 'node:crypto';
 import type { MachineState, Phase, RuntimeBoundary } from '../machine/index.js';
 import type { Durability, Input } from './input.js';
 
@@ -51,7 +52,10 @@ export interface StoredInputRow {
   readonly attempt_count: number;
   readonly last_run_id: string | null;
   readonly last_boundary_sequence: number | null;
+  /** The submitted input; a large content field is externalised to a blob (see `content_blob_id`) and left empty here. */
   readonly input: Input;
+  /** Blob holding the externalised content field, or `null`. */
+  readonly content_blob_id: string | null;
   readonly history: readonly InputHistoryEntry[];
   readonly trace_context: string | null;
   readonly created_at: number;
@@ -97,9 +101,19 @@ export interface SessionCommit {
   readonly session_id: string;
   readonly runtime_id: string;
   readonly document: SessionDocument;
+  /** Upserted by (runtime_id, input_id). */
   readonly inputs: readonly StoredInputRow[];
+  /** Rows removed in the same transaction (e.g. ephemeral inputs dropped by recovery). */
+  readonly deleted_input_ids?: readonly string[];
   readonly receipt: BoundaryReceipt | null;
   readonly signals: readonly RoutedSignalDraft[];
+}
+
+/** What a retention pass removed. */
+export interface PruneReport {
+  readonly inputs: number;
+  readonly receipts: number;
+  readonly signals: number;
 }
 
 export interface RuntimeStore {
@@ -112,6 +126,34 @@ export interface RuntimeStore {
   loadBoundaryReceipt(runtimeId: string, runId: string, sequence: number): Promise<BoundaryReceipt | null>;
   /** Forgets a session's document and rows (unregister). */
   deleteSession(runtimeId: string): Promise<void>;
+  /**
+   * Retention: removes terminal input rows and boundary receipts last updated before
+   * `olderThanMs` (epoch ms) and signals every consumer has acknowledged that are older,
+   * at most `batchSize` rows of each kind per call.
+   */
+  prune(olderThanMs: number, batchSize: number): Promise<PruneReport>;
+  /** Releases connections (no-op in memory). */
+  close(): Promise<void>;
+}
+
+/** Content-addressed blobs (persistence.md §3). Ids are `sha256:<hex>` of the bytes. */
+export interface BlobStore {
+  /** Idempotent: putting the same bytes twice returns the same id. Throws when over the size bound. */
+  putBlob(bytes: Uint8Array, mediaType: string): Promise<string>;
+  /** Throws a `BlobNotFoundError` for an unknown id. */
+  getBlob(blobId: string): Promise<{ readonly bytes: Uint8Array; readonly media_type: string }>;
+  /** Idempotent. */
+  deleteBlob(blobId: string): Promise<void>;
+}
+
+/** Largest blob a store accepts (documented in README "Limits"). */
+export const MAX_BLOB_BYTES = 16 * 1024 * 1024;
+
+export class BlobNotFoundError extends Error {
+  constructor(readonly blobId: string) {
+    super(`blob ${blobId} not found`);
+    this.name = 'BlobNotFoundError';
+  }
 }
 
 /** Reads the durable signal stream from a cursor (at-least-once). */
@@ -119,6 +161,10 @@ export interface SignalOutbox {
   readSignals(afterSequence: number, limit: number): Promise<readonly RoutedSignal[]>;
   /** Calls `listener` for every signal committed after `afterSequence`, in order. */
   subscribe(afterSequence: number, listener: (signal: RoutedSignal) => void): () => void;
+  /** Records that `consumer` has processed every signal up to `sequence` (never moves back). */
+  acknowledgeSignals(consumer: string, sequence: number): Promise<void>;
+  /** The consumer's acknowledged cursor (0 when unknown). */
+  signalCursor(consumer: string): Promise<number>;
 }
 
 /** A store that keeps everything in process memory. For unit tests and the in-process kernel. */
@@ -128,6 +174,9 @@ export class InMemoryRuntimeStore implements RuntimeStore, SignalOutbox {
   private readonly receipts = new Map<string, BoundaryReceipt>();
   private readonly signals: RoutedSignal[] = [];
   private readonly listeners = new Set<(s: RoutedSignal) => void>();
+  private readonly receiptTimes = new Map<string, number>();
+  private readonly cursors = new Map<string, number>();
+  private readonly prunedSignals = new Set<number>();
   /** Test hook: when set, the next commits fail with this error. */
   failNextCommits: { count: number; message: string } | null = null;
   /** Number of successful commits (diagnostics and tests). */
@@ -142,6 +191,7 @@ export class InMemoryRuntimeStore implements RuntimeStore, SignalOutbox {
       const key = receiptKey(change.runtime_id, change.receipt.run_id, change.receipt.sequence);
       if (this.receipts.has(key)) throw new Error(`duplicate boundary receipt ${key}`);
       this.receipts.set(key, change.receipt);
+      this.receiptTimes.set(key, change.document.updated_at);
     }
     this.sessions.set(change.runtime_id, change.document);
     let rows = this.inputs.get(change.runtime_id);
@@ -150,6 +200,7 @@ export class InMemoryRuntimeStore implements RuntimeStore, SignalOutbox {
       this.inputs.set(change.runtime_id, rows);
     }
     for (const row of change.inputs) rows.set(row.input_id, row);
+    for (const id of change.deleted_input_ids ?? []) rows.delete(id);
     const committed = change.signals.map((s) => ({ ...s, sequence: this.signals.length + 1 }) as RoutedSignal);
     for (const s of committed) this.signals.push(s);
     this.commitCount += 1;
@@ -183,8 +234,51 @@ export class InMemoryRuntimeStore implements RuntimeStore, SignalOutbox {
     this.inputs.delete(runtimeId);
   }
 
+  async prune(olderThanMs: number, batchSize: number): Promise<PruneReport> {
+    let inputs = 0;
+    for (const rows of this.inputs.values()) {
+      for (const [id, row] of rows) {
+        if (inputs >= batchSize) break;
+        if (row.terminal_outcome !== null && row.updated_at < olderThanMs) {
+          rows.delete(id);
+          inputs += 1;
+        }
+      }
+    }
+    let receipts = 0;
+    for (const [key, r] of this.receipts) {
+      if (receipts >= batchSize) break;
+      if ((this.receiptTimes.get(key) ?? 0) < olderThanMs) {
+        this.receipts.delete(key);
+        this.receiptTimes.delete(key);
+        receipts += 1;
+      }
+      void r;
+    }
+    const acked = this.cursors.size === 0 ? 0 : Math.min(...this.cursors.values());
+    let signals = 0;
+    for (const s of this.signals) {
+      if (signals >= batchSize) break;
+      if (s && s.sequence <= acked && s.created_at < olderThanMs && !this.prunedSignals.has(s.sequence)) {
+        this.prunedSignals.add(s.sequence);
+        signals += 1;
+      }
+    }
+    return { inputs, receipts, signals };
+  }
+
+  async close(): Promise<void> {}
+
   async readSignals(afterSequence: number, limit: number): Promise<readonly RoutedSignal[]> {
-    return this.signals.slice(afterSequence, afterSequence + limit);
+    return this.signals.slice(afterSequence, afterSequence + limit).filter((s) => !this.prunedSignals.has(s.sequence));
+  }
+
+  async acknowledgeSignals(consumer: string, sequence: number): Promise<void> {
+    this.cursors.set(consumer, Math.max(this.cursors.get(consumer) ?? 0, sequence));
+  }
+
+  async signalCursor(consumer: string): Promise<number> {
+    return this.cursors.get(consumer) ?? 0;
   }
 
   subscribe(afterSequence: number, listener: (signal: RoutedSignal) => void): () => void {
@@ -196,4 +290,31 @@ export class InMemoryRuntimeStore implements RuntimeStore, SignalOutbox {
 
 function receiptKey(runtimeId: string, runId: string, sequence: number): string {
   return `${runtimeId}|${runId}|${sequence}`;
+}
+
+/** Blobs in process memory (unit tests and the in-process kernel). */
+export class InMemoryBlobStore implements BlobStore {
+  private readonly blobs = new Map<string, { readonly bytes: Uint8Array; readonly media_type: string }>();
+
+  async putBlob(bytes: Uint8Array, mediaType: string): Promise<string> {
+    if (bytes.byteLength > MAX_BLOB_BYTES) throw new Error(`blob of ${bytes.byteLength} bytes exceeds the ${MAX_BLOB_BYTES}-byte limit`);
+    const id = blobIdOf(bytes);
+    if (!this.blobs.has(id)) this.blobs.set(id, { bytes: new Uint8Array(bytes), media_type: mediaType });
+    return id;
+  }
+
+  async getBlob(blobId: string): Promise<{ readonly bytes: Uint8Array; readonly media_type: string }> {
+    const b = this.blobs.get(blobId);
+    if (!b) throw new BlobNotFoundError(blobId);
+    return b;
+  }
+
+  async deleteBlob(blobId: string): Promise<void> {
+    this.blobs.delete(blobId);
+  }
+}
+
+/** `sha256:<hex>` of the bytes. */
+export function blobIdOf(bytes: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
