@@ -33,13 +33,14 @@ import {
   originKind,
   requestedHandlingMode,
   validateInput,
+  withContent,
   type ValidatedInput,
 } from './input.js';
 import { OpsRegistry } from './ops-registry.js';
 import { PeerInbox } from './peer-inbox.js';
 import { RuntimeLoop, type LoopHost } from './runtime-loop.js';
 import { errorText, isTerminalPhase, SessionRuntime, type LedgerRecord, type SessionTxn } from './session.js';
-import type { RoutedSignal, RuntimeStore, StoredInputRow } from './store.js';
+import type { BlobStore, RoutedSignal, RuntimeStore, SessionDocument, StoredInputRow } from './store.js';
 
 export interface KernelOptions {
   readonly store: RuntimeStore;
@@ -51,6 +52,10 @@ export interface KernelOptions {
   readonly retryBackoffMs: number;
   /** Terminal inputs whose ledger records stay in memory per session (older ones are read from the store). */
   readonly terminalRetention: number;
+  /** Where large input content is externalised (`null`: never). */
+  readonly blobs: BlobStore | null;
+  /** Content fields larger than this many bytes go to the blob store before the input is acknowledged. */
+  readonly blobThresholdBytes: number;
 }
 
 /** Signal strength order (commands.md §2.10). */
@@ -79,6 +84,9 @@ export interface AdmissionResult {
 
 export class KernelCore implements LoopHost {
   readonly sessions = new Map<string, SessionRuntime>();
+  private readonly registering = new Map<string, Promise<SessionRuntime>>();
+  /** Counters for operators (durability health, persistence.md §7). */
+  readonly metrics = { commits: 0, commit_failures: 0, sessions_reload_required: 0, reloads: 0, recoveries: 0 };
   /** Observers of committed routed signals (in-process subscribers). */
   readonly signalListeners = new Set<(s: RoutedSignal) => void>();
 
@@ -122,15 +130,29 @@ export class KernelCore implements LoopHost {
    */
   async ensureRegistered(sessionId: string): Promise<{ session: SessionRuntime; inserted: boolean }> {
     const existing = this.sessions.get(sessionId);
-    if (existing) {
+    if (existing && existing.health.status === 'healthy') {
       existing.clearDeadAttachment();
       return { session: existing, inserted: false };
     }
-    const runtimeId = runtimeIdOf(sessionId);
-    const epochId = newId();
+    const pending = this.registering.get(sessionId);
+    if (pending) return { session: await pending, inserted: false };
+    const work = (async () => {
+      if (existing) await this.dropForReload(existing);
+      const doc = await this.store.loadSession(runtimeIdOf(sessionId));
+      return doc ? this.recoverSession(sessionId, doc) : this.registerFresh(sessionId);
+    })();
+    this.registering.set(sessionId, work);
+    try {
+      return { session: await work, inserted: true };
+    } finally {
+      this.registering.delete(sessionId);
+    }
+  }
+
+  private newSessionRuntime(sessionId: string, epochId: string): SessionRuntime {
     const session = new SessionRuntime(
       sessionId,
-      runtimeId,
+      runtimeIdOf(sessionId),
       epochId,
       initialMachineState(),
       this.store,
@@ -145,20 +167,123 @@ export class KernelCore implements LoopHost {
       () => void this.injectContinuation(session),
     );
     session.inbox = new PeerInbox();
+    return session;
+  }
+
+  private async registerFresh(sessionId: string): Promise<SessionRuntime> {
+    const epochId = newId();
+    const session = this.newSessionRuntime(sessionId, epochId);
     const tx = session.begin('RegisterSession');
     tx.apply({ type: 'Initialize' });
     tx.apply({ type: 'RegisterSession', session_id: sessionId, runtime_epoch_id: epochId });
-    // A racing registration may have inserted meanwhile: keep theirs.
-    const raced = this.sessions.get(sessionId);
-    if (raced) return { session: raced, inserted: false };
+    await this.commit(session, tx);
     this.sessions.set(sessionId, session);
-    try {
-      await this.commit(session, tx);
-    } catch (e) {
-      this.sessions.delete(sessionId);
-      throw e;
+    return session;
+  }
+
+  /**
+   * Cold registration after a restart (persistence.md §4.5): installs the
+   * persisted machine document through `RestoreDurableSnapshot`, rebuilds the
+   * input ledger from the stored rows, re-queues staged inputs and applied
+   * inputs whose boundary receipt is missing, consumes applied inputs whose
+   * receipt committed, drops ephemeral inputs, and commits the result.
+   */
+  private async recoverSession(sessionId: string, doc: SessionDocument): Promise<SessionRuntime> {
+    const runtimeId = runtimeIdOf(sessionId);
+    const session = this.newSessionRuntime(sessionId, doc.epoch_id);
+    const rows = [...(await this.store.loadInputs(runtimeId))].sort(
+      (a, b) => (a.admission_sequence ?? Number.MAX_SAFE_INTEGER) - (b.admission_sequence ?? Number.MAX_SAFE_INTEGER) || a.created_at - b.created_at,
+    );
+    for (const row of rows) {
+      const input = await this.hydrate(row);
+      session.ledger.set(row.input_id, { input, kind: admissionKindOf(input.body), created_at: row.created_at, row });
+      session.admissionOrder.push(row.input_id);
+      if (row.terminal_outcome !== null && row.idempotency_key !== null) session.archivedKeys.set(row.idempotency_key, row.input_id);
     }
-    return { session, inserted: true };
+    const tx = session.begin('Recover');
+    tx.apply({ type: 'RestoreDurableSnapshot', snapshot: doc.machine });
+    const details: string[] = [];
+    let recovered = 0;
+    let abandoned = 0;
+    let requeued = 0;
+    const active = session.activeInputIds(tx.state);
+    const phase = tx.state.lifecycle_phase;
+    if ((phase === 'Stopped' || phase === 'Destroyed') && active.length > 0) {
+      throw internalError(
+        `store corruption: runtime-state projection '${phase.toLowerCase()}' conflicts with ${active.length} active inputs of ${runtimeId}`,
+      );
+    }
+    const dropped: string[] = [];
+    for (const id of active) {
+      const rec = session.ledger.get(id);
+      const inputPhase = tx.state.input_phases[id];
+      if (!rec) {
+        details.push(`${id}: tracked by the machine but no stored row; abandoned`);
+        tx.apply({ type: 'AbandonInput', input_id: id, reason: 'Stopped', attempt_count: tx.state.input_attempt_counts[id] ?? 0 });
+        abandoned += 1;
+        continue;
+      }
+      if (rec.input.durability === 'ephemeral') {
+        tx.apply({ type: 'AbandonInput', input_id: id, reason: 'Stopped', attempt_count: tx.state.input_attempt_counts[id] ?? 0 });
+        dropped.push(id);
+        details.push(`${id}: ephemeral input dropped`);
+        continue;
+      }
+      recovered += 1;
+      const lane = tx.state.input_recovery_lanes[id] ?? 'Queue';
+      if (inputPhase === 'Staged') {
+        tx.apply({ type: 'RollbackStaged', input_id: id, lane }, 'recovered: staged → queued');
+        requeued += 1;
+        details.push(`${id}: staged → queued`);
+      } else if (inputPhase === 'Applied' || inputPhase === 'AppliedPendingConsumption') {
+        const run = tx.state.input_run_associations[id];
+        const seq = tx.state.input_boundary_sequences[id];
+        const receipt = run !== undefined && seq !== undefined ? await this.store.loadBoundaryReceipt(runtimeId, run, seq) : null;
+        if (receipt) {
+          tx.apply({ type: 'ConsumeInput', input_id: id }, 'recovered: boundary receipt committed');
+          details.push(`${id}: applied with committed receipt → consumed`);
+        } else {
+          tx.apply({ type: 'RollbackStaged', input_id: id, lane }, 'recovered: boundary receipt missing');
+          requeued += 1;
+          details.push(`${id}: applied without receipt → queued`);
+        }
+      }
+    }
+    this.archiveTerminal(tx, [...active]);
+    for (const id of dropped) {
+      tx.deletedInputs.add(id);
+      session.ledger.delete(id);
+    }
+    await this.commit(session, tx);
+    session.recoveryReport = { inputs_recovered: recovered, inputs_abandoned: abandoned, inputs_requeued: requeued, details };
+    this.metrics.recoveries += 1;
+    this.sessions.set(sessionId, session);
+    return session;
+  }
+
+  /** Restores an externalised content field from its blob. */
+  private async hydrate(row: StoredInputRow): Promise<ValidatedInput> {
+    const input = row.input as ValidatedInput;
+    if (row.content_blob_id === null || !this.options.blobs) return input;
+    const blob = await this.options.blobs.getBlob(row.content_blob_id);
+    return { ...input, body: withContent(input.body, Buffer.from(blob.bytes).toString('utf8')) };
+  }
+
+  /** Forgets a session whose durable write failed so it can be recovered from the store. */
+  private async dropForReload(session: SessionRuntime): Promise<void> {
+    if (session.attachment.kind === 'active') await session.attachment.loop.close();
+    session.attachment = { kind: 'none' };
+    await this.abortDrainTask(session);
+    session.waiters.close();
+    this.sessions.delete(session.sessionId);
+    this.metrics.reloads += 1;
+  }
+
+  /** Marks a session reload-required after a failed durable write (persistence.md §7). */
+  markReloadRequired(session: SessionRuntime, reason: string): void {
+    if (session.health.status === 'reload_required') return;
+    session.health = { status: 'reload_required', reason };
+    this.metrics.sessions_reload_required += 1;
   }
 
   /** Applies `inputs` to the session in one gated, committed transaction; returns the new state. */
@@ -199,7 +324,14 @@ export class KernelCore implements LoopHost {
 
   /** Commits and fans routed signals out to in-process listeners. */
   async commit(session: SessionRuntime, tx: SessionTxn): Promise<void> {
-    const signals = await session.commit(tx);
+    let signals: readonly RoutedSignal[];
+    try {
+      signals = await session.commit(tx);
+    } catch (e) {
+      this.metrics.commit_failures += 1;
+      throw e;
+    }
+    this.metrics.commits += 1;
     for (const s of signals) for (const l of this.signalListeners) l(s);
     this.pruneLedger(session);
   }
@@ -335,7 +467,7 @@ export class KernelCore implements LoopHost {
     });
     const plan = tx.effectsOf('AdmissionResolved').at(-1) as AdmissionResolved;
     const now = this.clock.now();
-    const record: LedgerRecord = {
+    let record: LedgerRecord = {
       input,
       kind,
       created_at: now,
@@ -359,6 +491,14 @@ export class KernelCore implements LoopHost {
         updated_at: now,
       },
     };
+    if (this.options.blobs !== null) {
+      const content = inputText(input.body);
+      if (Buffer.byteLength(content, 'utf8') > this.options.blobThresholdBytes) {
+        // Large content goes to the blob store before the input is acknowledged (persistence.md §3).
+        const blobId = await this.options.blobs.putBlob(Buffer.from(content, 'utf8'), 'text/plain; charset=utf-8');
+        record = { ...record, row: { ...record.row, input: { ...input, body: withContent(input.body, '') }, content_blob_id: blobId } };
+      }
+    }
     tx.addRecord(record);
     if (plan.plan === 'ConsumedOnAccept') {
       tx.apply({ type: 'QueueAccepted', input_id: input.id });
@@ -694,6 +834,9 @@ export class KernelCore implements LoopHost {
 
   async loopFailed(session: SessionRuntime, error: unknown): Promise<void> {
     if (session.attachment.kind === 'active') session.attachment = { kind: 'none' };
+    // The executor may have applied work whose outcome never reached the store: the live
+    // state can no longer be trusted; refuse mutations until the session is reloaded.
+    this.markReloadRequired(session, `runtime loop commit failed: ${errorText(error)}`);
     for (const id of session.activeInputIds()) {
       session.waiters.resolve(id, {
         kind: 'wait_error',

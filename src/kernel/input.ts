@@ -302,3 +302,26 @@ export function validateInput(raw: Input, field = 'input'): ValidatedInput {
     body: raw.body,
   };
 }
+
+/** The name of the body field that carries the input's content. */
+export function contentField(body: InputBody): 'text' | 'body' | 'instructions' | 'payload' | 'reason' | 'event' {
+  switch (body.input_type) {
+    case 'prompt':
+      return 'text';
+    case 'peer':
+      return 'body';
+    case 'flow_step':
+      return 'instructions';
+    case 'external_event':
+      return 'payload';
+    case 'continuation':
+      return 'reason';
+    case 'operation':
+      return 'event';
+  }
+}
+
+/** The same body with its content field replaced. */
+export function withContent(body: InputBody, content: string): InputBody {
+  return { ...body, [contentField(body)]: content } as InputBody;
+}

@@ -29,7 +29,7 @@ import { EchoExecutor } from './executors/echo.js';
 import { ScriptedExecutor } from './executors/scripted.js';
 import { parseUuidV7 } from './ids.js';
 import { validateInput, type Input } from './input.js';
-import { InMemoryRuntimeStore, type RoutedSignal, type RuntimeStore } from './store.js';
+import { InMemoryBlobStore, InMemoryRuntimeStore, type BlobStore, type RoutedSignal, type RuntimeStore } from './store.js';
 
 export interface MeerkatMachineOptions {
   readonly store?: RuntimeStore;
@@ -38,6 +38,14 @@ export interface MeerkatMachineOptions {
   readonly assertInvariants?: boolean;
   readonly retryBackoffMs?: number;
   readonly terminalRetention?: number;
+  /** Blob store for large input content (default: in memory). */
+  readonly blobs?: BlobStore | null;
+  /** Content larger than this is externalised to the blob store (default 64 KiB). */
+  readonly blobThresholdBytes?: number;
+  /** Retention window for terminal rows, receipts and acknowledged signals (default 24 h). */
+  readonly retentionWindowMs?: number;
+  /** How often the retention pass runs (default 10 min; 0 disables it). */
+  readonly retentionIntervalMs?: number;
 }
 
 /** A registry with the built-in executors `echo` and `scripted`. */
@@ -64,6 +72,8 @@ export class MeerkatMachine {
       assertInvariants: options.assertInvariants ?? true,
       retryBackoffMs: options.retryBackoffMs ?? 100,
       terminalRetention: options.terminalRetention ?? 4096,
+      blobs: options.blobs === undefined ? new InMemoryBlobStore() : options.blobs,
+      blobThresholdBytes: options.blobThresholdBytes ?? 64 * 1024,
     };
     this.core = new KernelCore(opts);
     this.session = new SessionCommands(this.core);
@@ -73,6 +83,30 @@ export class MeerkatMachine {
     this.ingress = new IngressCommands(this.core);
     this.legacyRun = new LegacyRunCommands(this.core);
     this.queries = new QueryCommands(this.core);
+    const interval = options.retentionIntervalMs ?? 10 * 60 * 1000;
+    if (interval > 0) {
+      const window = options.retentionWindowMs ?? 24 * 60 * 60 * 1000;
+      this.retentionTimer = setInterval(() => void this.pruneOnce(window), interval);
+      this.retentionTimer.unref();
+    }
+  }
+
+  private retentionTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * One retention pass: removes terminal input rows, receipts and acknowledged
+   * signals older than `windowMs`, in batches of 500 until a batch comes back short.
+   */
+  async pruneOnce(windowMs: number, batchSize = 500): Promise<{ inputs: number; receipts: number; signals: number }> {
+    const total = { inputs: 0, receipts: 0, signals: 0 };
+    const cutoff = this.core.clock.now() - windowMs;
+    for (;;) {
+      const r = await this.core.store.prune(cutoff, batchSize);
+      total.inputs += r.inputs;
+      total.receipts += r.receipts;
+      total.signals += r.signals;
+      if (r.inputs < batchSize && r.receipts < batchSize && r.signals < batchSize) return total;
+    }
   }
 
   /** A kernel over an in-memory store with the built-in executors. */
@@ -94,7 +128,8 @@ export class MeerkatMachine {
   }
 
   /** Stops every runtime loop and terminates outstanding waiters. */
-  close(): Promise<void> {
-    return this.core.close();
+  async close(): Promise<void> {
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    await this.core.close();
   }
 }

@@ -80,6 +80,10 @@ export class SessionRuntime {
   ops!: OpsRegistry;
   /** Durable-per-session peer inbox drained by the comms drain (set by the kernel). */
   inbox!: PeerInbox;
+  /** `reload_required` after a durable write failed behind a live transition (persistence.md §7). */
+  health: { readonly status: 'healthy' } | { readonly status: 'reload_required'; readonly reason: string } = { status: 'healthy' };
+  /** What cold recovery did when this entry was loaded from the store (`null` for a fresh session). */
+  recoveryReport: { inputs_recovered: number; inputs_abandoned: number; inputs_requeued: number; details: string[] } | null = null;
   /** Ids in admission order (ListActiveInputs order). */
   readonly admissionOrder: string[] = [];
 
@@ -113,7 +117,15 @@ export class SessionRuntime {
     if (this.attachment.kind === 'active' && !this.attachment.loop.live) this.attachment = { kind: 'none' };
   }
 
+  /** Opens a transaction; refused while the session needs a reload. */
   begin(command: string): SessionTxn {
+    if (this.health.status === 'reload_required') {
+      throw new KernelError(
+        'STORE_UNAVAILABLE',
+        `session ${this.sessionId} needs a reload after a failed durable write (${this.health.reason}); RegisterSession reloads it from the store`,
+        { session_id: this.sessionId, health: 'reload_required' },
+      );
+    }
     return new SessionTxn(this, command);
   }
 
@@ -164,6 +176,7 @@ export class SessionRuntime {
           updated_at: now,
         },
         inputs: rows,
+        deleted_input_ids: [...tx.deletedInputs],
         receipt: tx.receipt,
         signals,
       });
@@ -190,6 +203,8 @@ export class SessionTxn {
   readonly newRecords = new Map<string, LedgerRecord>();
   readonly history = new Map<string, string>();
   readonly archivedKeys = new Map<string, string>();
+  /** Input rows this transaction deletes from the store. */
+  readonly deletedInputs = new Set<string>();
   /** For inputs archived in this transaction: the staged state just before their archival. */
   readonly archivedFrom = new Map<string, MachineState>();
   receipt: BoundaryReceipt | null = null;

@@ -187,6 +187,7 @@ export class InMemoryRuntimeStore implements RuntimeStore, SignalOutbox {
       this.failNextCommits.count -= 1;
       throw new Error(this.failNextCommits.message);
     }
+    this.checkIdempotencyKeys(change);
     if (change.receipt) {
       const key = receiptKey(change.runtime_id, change.receipt.run_id, change.receipt.sequence);
       if (this.receipts.has(key)) throw new Error(`duplicate boundary receipt ${key}`);
@@ -206,6 +207,21 @@ export class InMemoryRuntimeStore implements RuntimeStore, SignalOutbox {
     this.commitCount += 1;
     for (const s of committed) for (const l of this.listeners) l(s);
     return committed;
+  }
+
+  /** Idempotency keys stay unique per runtime, judged on the commit's final image (persistence.md §1.5). */
+  private checkIdempotencyKeys(change: SessionCommit): void {
+    if (!change.inputs.some((r) => r.idempotency_key !== null)) return;
+    const gone = new Set(change.deleted_input_ids ?? []);
+    const changed = new Map(change.inputs.map((r) => [r.input_id, r]));
+    const owners = new Map<string, string>();
+    const existing = [...(this.inputs.get(change.runtime_id)?.values() ?? [])].filter((r) => !changed.has(r.input_id));
+    for (const row of [...existing, ...changed.values()]) {
+      if (row.idempotency_key === null || gone.has(row.input_id)) continue;
+      const owner = owners.get(row.idempotency_key);
+      if (owner !== undefined && owner !== row.input_id) throw new Error(`duplicate idempotency key ${row.idempotency_key} (inputs ${owner} and ${row.input_id})`);
+      owners.set(row.idempotency_key, row.input_id);
+    }
   }
 
   async loadSession(runtimeId: string): Promise<SessionDocument | null> {

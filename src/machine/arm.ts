@@ -23,8 +23,8 @@ export interface Arm<I> {
   readonly from: readonly Phase[];
   readonly guards: readonly Guard<I>[];
   readonly update?: (draft: Draft<MachineState>, input: I) => void;
-  /** `'self'` keeps the phase the arm fired from. */
-  readonly to: Phase | 'self';
+  /** `'self'` keeps the phase the arm fired from; `'by-update'` keeps whatever phase the update wrote (recovery only). */
+  readonly to: Phase | 'self' | 'by-update';
   readonly emit?: (post: MachineState, input: I) => readonly Effect[];
 }
 

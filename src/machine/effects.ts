@@ -1,3 +1,4 @@
+import type { RecoveryEffect } from './arms/recovery.js';
 import type { AdmissionEffect } from './arms/admission.js';
 import type { CompletionEffect } from './arms/completion.js';
 import type { DrainEffect } from './arms/drain.js';
@@ -18,7 +19,8 @@ export type Effect =
   | OpsEffect
   | DrainEffect
   | VisibilityEffect
-  | RoutingEffect;
+  | RoutingEffect
+  | RecoveryEffect;
 
 export type EffectType = Effect['type'];
 export type EffectOfType<K extends EffectType> = Extract<Effect, { readonly type: K }>;

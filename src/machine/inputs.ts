@@ -1,3 +1,4 @@
+import type { RecoveryInput } from './arms/recovery.js';
 import type { AdmissionInput } from './arms/admission.js';
 import type { CompletionInput } from './arms/completion.js';
 import type { DrainInput } from './arms/drain.js';
@@ -18,7 +19,8 @@ export type MachineInput =
   | OpsInput
   | DrainInput
   | VisibilityInput
-  | RoutingInput;
+  | RoutingInput
+  | RecoveryInput;
 
 export type MachineInputType = MachineInput['type'];
 export type InputOfType<K extends MachineInputType> = Extract<MachineInput, { readonly type: K }>;

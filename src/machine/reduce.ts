@@ -65,13 +65,14 @@ export function reduce(state: MachineState, input: MachineInput): Step {
       failures.push({ arm: arm.name, guard: failed.name });
       continue;
     }
-    const to = arm.to === 'self' ? phase : arm.to;
+    const target = arm.to;
     const next = produceNext(state, (draft) => {
       arm.update?.(draft as Draft<MachineState>, input);
+      const to = target === 'self' ? phase : target === 'by-update' ? draft.lifecycle_phase : target;
       if (draft.lifecycle_phase !== to) (draft as Draft<MachineState>).lifecycle_phase = to;
     });
     const effects = arm.emit ? arm.emit(next, input) : [];
-    return { ok: true, state: next, effects, transition: arm.name, from: phase, to };
+    return { ok: true, state: next, effects, transition: arm.name, from: phase, to: next.lifecycle_phase };
   }
   return {
     ok: false,

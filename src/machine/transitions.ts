@@ -5,6 +5,7 @@ import { drainArms } from './arms/drain.js';
 import { inputLifecycleArms } from './arms/input-lifecycle.js';
 import { lifecycleArms } from './arms/lifecycle.js';
 import { opsArms } from './arms/ops.js';
+import { recoveryArms } from './arms/recovery.js';
 import { routingArms } from './arms/routing.js';
 import { runArms } from './arms/runs.js';
 import { visibilityArms } from './arms/visibility.js';
@@ -24,4 +25,5 @@ export const TRANSITIONS: ArmTable<MachineInput> = {
   ...drainArms,
   ...visibilityArms,
   ...routingArms,
+  ...recoveryArms,
 };

@@ -80,17 +80,25 @@ export class SessionCommands {
     });
   }
 
-  async registerSession(sessionId: string): Promise<void> {
+  /**
+   * Registers the session (idempotent). A session the store knows is recovered
+   * from it (cold registration after a restart) and the recovery report is
+   * returned; a session that needs a reload after a failed write is reloaded.
+   */
+  async registerSession(sessionId: string): Promise<SessionRuntime['recoveryReport']> {
     const id = parseUuidV7(sessionId, 'session_id');
     const existing = this.k.sessions.get(id);
     if (existing?.phase === 'Destroyed') throw runtimeDestroyed(id);
     const { session, inserted } = await this.k.ensureRegistered(id);
-    if (inserted) return;
+    // A session recovered in Destroyed stays resident (later calls report it) but cannot be registered.
+    if (session.phase === 'Destroyed') throw runtimeDestroyed(id);
+    if (inserted) return session.recoveryReport;
     await session.gate.run(async () => {
       const tx = session.begin('RegisterSession');
       tx.apply({ type: 'RegisterSession', session_id: id, runtime_epoch_id: session.state.active_runtime_epoch_id });
       await this.k.commit(session, tx);
     });
+    return null;
   }
 
   /**

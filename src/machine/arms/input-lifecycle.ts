@@ -993,6 +993,14 @@ export const inputLifecycleArms: ArmTable<InputLifecycleInput> = {
                 i.admission_sequence < MAX_SEQUENCE)),
         ),
         guard('idempotency_key_available', recoveredIdempotencyKeyAvailable),
+        // Admission tokens are unique among tracked inputs (§9.2 item 6); a persisted projection
+        // that would share one with another input is corrupt and refused.
+        guard(
+          'admission_sequence_unclaimed',
+          (s, i) =>
+            i.admission_sequence === null ||
+            Object.entries(s.input_admission_seq).every(([id, seq]) => id === i.input_id || seq !== i.admission_sequence),
+        ),
       ],
       writeRecoveredProjection,
       (post, i) => [notice(post, i.input_id)],

@@ -553,6 +553,10 @@ function returnArms<I extends RunScoped>(
       // (RecordBoundarySeq precedes the return; live receipts need the current run), so it is
       // dropped here instead of growing the map by one entry per run forever.
       delete d.live_boundary_context_sequence_by_run[i.run_id];
+      // Divergence: a stop deferred while the run was bound must not outlive the run when it
+      // returns to Idle/Retired (§9.1 `deferred_stop_requires_active_runtime_phase`); the stop
+      // effect was already emitted and the shell completes it.
+      if (target !== 'Attached') d.runtime_stop_deferred = false;
     },
     to: target,
     ...(emit ? { emit } : {}),
