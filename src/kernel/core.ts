@@ -206,29 +206,57 @@ export class KernelCore implements LoopHost {
     let recovered = 0;
     let abandoned = 0;
     let requeued = 0;
-    const active = session.activeInputIds(tx.state);
+    const pendingRows = rows.filter((r) => r.terminal_outcome === null);
     const phase = tx.state.lifecycle_phase;
-    if ((phase === 'Stopped' || phase === 'Destroyed') && active.length > 0) {
+    if ((phase === 'Stopped' || phase === 'Destroyed') && pendingRows.some((r) => r.durability !== 'ephemeral')) {
       throw internalError(
-        `store corruption: runtime-state projection '${phase.toLowerCase()}' conflicts with ${active.length} active inputs of ${runtimeId}`,
+        `store corruption: runtime-state projection '${phase.toLowerCase()}' conflicts with ${pendingRows.length} active inputs of ${runtimeId}`,
       );
     }
+    // Rebuild every pending input from its row (the document does not carry per-input facts).
     const dropped: string[] = [];
-    for (const id of active) {
-      const rec = session.ledger.get(id);
-      const inputPhase = tx.state.input_phases[id];
-      if (!rec) {
-        details.push(`${id}: tracked by the machine but no stored row; abandoned`);
-        tx.apply({ type: 'AbandonInput', input_id: id, reason: 'Stopped', attempt_count: tx.state.input_attempt_counts[id] ?? 0 });
-        abandoned += 1;
-        continue;
-      }
-      if (rec.input.durability === 'ephemeral') {
-        tx.apply({ type: 'AbandonInput', input_id: id, reason: 'Stopped', attempt_count: tx.state.input_attempt_counts[id] ?? 0 });
+    for (const row of pendingRows) {
+      const id = row.input_id;
+      if (row.durability === 'ephemeral') {
         dropped.push(id);
         details.push(`${id}: ephemeral input dropped`);
         continue;
       }
+      const sem = row.runtime_semantics;
+      if (sem === null) throw internalError(`store corruption: input ${id} of ${runtimeId} has no runtime execution semantics stamp`);
+      const lane = row.lane === 'steer' ? 'Steer' : 'Queue';
+      const rec = session.ledger.get(id);
+      tx.apply({
+        type: 'RecoverAdmittedInput',
+        input_id: id,
+        kind: rec?.kind ?? 'Prompt',
+        continuation_kind: sem.continuation_kind,
+        boundary: sem.boundary,
+        execution_kind: sem.execution_kind,
+        peer_response_terminal_apply_intent: sem.peer_response_terminal_apply_intent,
+        lane,
+      });
+      tx.apply({
+        type: 'RecoverInputLifecycle',
+        input_id: id,
+        phase: MACHINE_PHASE[row.phase],
+        terminal_kind: null,
+        superseded_by: null,
+        aggregate_id: null,
+        abandon_reason: null,
+        abandon_attempt_count: null,
+        attempt_count: row.attempt_count,
+        run_id: row.last_run_id,
+        boundary_sequence: row.last_boundary_sequence,
+        admission_sequence: row.admission_sequence,
+        lane,
+        recovery_reason: row.admission_sequence === null ? 'QueueAccepted' : null,
+        idempotency_key: row.idempotency_key,
+      });
+    }
+    const active = session.activeInputIds(tx.state);
+    for (const id of active) {
+      const inputPhase = tx.state.input_phases[id];
       recovered += 1;
       const lane = tx.state.input_recovery_lanes[id] ?? 'Queue';
       if (inputPhase === 'Staged') {
@@ -254,6 +282,8 @@ export class KernelCore implements LoopHost {
       tx.deletedInputs.add(id);
       session.ledger.delete(id);
     }
+    session.admissionOrder.splice(0, session.admissionOrder.length, ...session.admissionOrder.filter((id) => session.ledger.has(id)));
+    abandoned += dropped.length;
     await this.commit(session, tx);
     session.recoveryReport = { inputs_recovered: recovered, inputs_abandoned: abandoned, inputs_requeued: requeued, details };
     this.metrics.recoveries += 1;
@@ -485,6 +515,7 @@ export class KernelCore implements LoopHost {
         last_boundary_sequence: null,
         input: { ...input },
         content_blob_id: null,
+        runtime_semantics: null,
         history: [],
         trace_context: null,
         created_at: now,
@@ -935,6 +966,18 @@ export class KernelCore implements LoopHost {
     for (const s of this.sessions.values()) s.waiters.terminateAll(TERMINATION_REASONS.kernelShutdown);
   }
 }
+
+const MACHINE_PHASE = {
+  accepted: 'Queued',
+  queued: 'Queued',
+  staged: 'Staged',
+  applied: 'Applied',
+  applied_pending_consumption: 'AppliedPendingConsumption',
+  consumed: 'Consumed',
+  superseded: 'Superseded',
+  coalesced: 'Coalesced',
+  abandoned: 'Abandoned',
+} as const;
 
 export function isTerminalRow(row: StoredInputRow): boolean {
   return row.terminal_outcome !== null;

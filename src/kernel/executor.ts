@@ -68,19 +68,36 @@ export type ExecutorFactory = (sessionId: string) => Executor;
 /** Executors by name (`EnsureSessionWithExecutor(session, name)`). */
 export class ExecutorRegistry {
   private readonly factories = new Map<string, ExecutorFactory>();
+  /** Optional per-name session filter (a remote executor may serve only some sessions). */
+  private readonly filters = new Map<string, (sessionId: string) => boolean>();
 
-  register(name: string, factory: ExecutorFactory): this {
+  /**
+   * Registers (or replaces) `name`. `serves`, when given, limits the sessions the
+   * executor can be attached to: `has(name, session)` is false for the others.
+   */
+  register(name: string, factory: ExecutorFactory, serves?: (sessionId: string) => boolean): this {
     this.factories.set(name, factory);
+    if (serves) this.filters.set(name, serves);
+    else this.filters.delete(name);
     return this;
   }
 
-  has(name: string): boolean {
-    return this.factories.has(name);
+  /** Removes `name` (e.g. a remote executor whose attachment ended); returns whether it was registered. */
+  unregister(name: string): boolean {
+    this.filters.delete(name);
+    return this.factories.delete(name);
+  }
+
+  /** Whether `name` is registered (and, given a session, serves it). */
+  has(name: string, sessionId?: string): boolean {
+    if (!this.factories.has(name)) return false;
+    const serves = this.filters.get(name);
+    return sessionId === undefined || !serves || serves(sessionId);
   }
 
   create(name: string, sessionId: string): Executor | null {
     const f = this.factories.get(name);
-    return f ? f(sessionId) : null;
+    return f && this.has(name, sessionId) ? f(sessionId) : null;
   }
 
   names(): string[] {

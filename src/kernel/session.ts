@@ -17,9 +17,11 @@ import {
   type MachineState,
   type Phase,
   type Transition,
+  withoutInputFacts,
 } from '../machine/index.js';
 import { classifyRuntimeLifecycleDurability, visibleRuntimePhase } from '../machine/classify.js';
 import { checkInvariants } from '../machine/invariants.js';
+import { normalizeRecoveredSnapshot } from '../machine/arms/recovery.js';
 import type { Clock } from './clock.js';
 import { CompletionRegistry } from './completion.js';
 import { guardRejected, internalError, invalidPhase, KernelError, runtimeDestroyed } from './errors.js';
@@ -31,6 +33,7 @@ import type {
   InputPublicPhase,
   RoutedSignal,
   RoutedSignalDraft,
+  RuntimeSemantics,
   RuntimeStore,
   StoredInputRow,
   TerminalOutcomeView,
@@ -84,6 +87,20 @@ export class SessionRuntime {
   health: { readonly status: 'healthy' } | { readonly status: 'reload_required'; readonly reason: string } = { status: 'healthy' };
   /** What cold recovery did when this entry was loaded from the store (`null` for a fresh session). */
   recoveryReport: { inputs_recovered: number; inputs_abandoned: number; inputs_requeued: number; details: string[] } | null = null;
+  /** Called with every input row this session commits (after it is installed); see `watchRows`. */
+  private readonly rowListeners = new Set<(row: StoredInputRow) => void>();
+
+  /**
+   * Observes committed input rows (stage changes) of this session, e.g. for streaming
+   * waiters that watch an input reach a target stage. Returns the unsubscribe function.
+   */
+  watchRows(listener: (row: StoredInputRow) => void): () => void {
+    this.rowListeners.add(listener);
+    return () => this.rowListeners.delete(listener);
+  }
+
+  /** The durable content of the last committed document (see `durableKey`). */
+  private lastDocumentKey: string | null = null;
   /** Ids in admission order (ListActiveInputs order). */
   readonly admissionOrder: string[] = [];
 
@@ -146,8 +163,8 @@ export class SessionRuntime {
     for (const id of tx.touched) {
       const rec = tx.newRecords.get(id) ?? this.ledger.get(id);
       if (!rec) continue;
-      const projected = id in tx.state.input_phases ? tx.state : (tx.archivedFrom.get(id) ?? tx.state);
-      const row = projectRow(projected, rec, now, tx.history.get(id) ?? null);
+      const archived = id in tx.state.input_phases ? undefined : tx.archivedRows.get(id);
+      const row = archived ?? projectRow(tx.state, rec, now, tx.history.get(id) ?? null);
       if (row !== rec.row || tx.newRecords.has(id)) {
         rows.push(row);
         records.set(id, { ...rec, row });
@@ -162,6 +179,9 @@ export class SessionRuntime {
       }
     }
     const signals: RoutedSignalDraft[] = tx.effects.flatMap((e) => routedSignalOf(e, this, now));
+    const machine = withoutInputFacts(tx.state);
+    const docKey = durableKey(machine);
+    const documentChanged = docKey !== this.lastDocumentKey;
     let committed: readonly RoutedSignal[];
     try {
       committed = await this.store.commit({
@@ -171,11 +191,12 @@ export class SessionRuntime {
           session_id: this.sessionId,
           runtime_id: this.runtimeId,
           durable_phase: classifyRuntimeLifecycleDurability(tx.state.lifecycle_phase, tx.state.pre_run_phase),
-          machine: tx.state,
+          machine,
           epoch_id: this.epochId,
           updated_at: now,
         },
         inputs: rows,
+        document_changed: documentChanged,
         deleted_input_ids: [...tx.deletedInputs],
         receipt: tx.receipt,
         signals,
@@ -184,12 +205,14 @@ export class SessionRuntime {
       throw new KernelError('STORE_UNAVAILABLE', `${tx.command}: the store refused the commit: ${errorText(e)}`);
     }
     tx.committed = true;
+    this.lastDocumentKey = docKey;
     this.state = tx.state;
     for (const [id, rec] of records) {
       if (!this.ledger.has(id)) this.admissionOrder.push(id);
       this.ledger.set(id, rec);
     }
     for (const [key, id] of tx.archivedKeys) this.archivedKeys.set(key, id);
+    for (const row of rows) for (const l of this.rowListeners) l(row);
     return committed;
   }
 }
@@ -205,8 +228,10 @@ export class SessionTxn {
   readonly archivedKeys = new Map<string, string>();
   /** Input rows this transaction deletes from the store. */
   readonly deletedInputs = new Set<string>();
-  /** For inputs archived in this transaction: the staged state just before their archival. */
-  readonly archivedFrom = new Map<string, MachineState>();
+  /** For inputs archived in this transaction: their row projected just before archival. */
+  readonly archivedRows = new Map<string, StoredInputRow>();
+  /** Objects this transaction created; later inputs may update them in place (see `reduce`). */
+  private readonly scratch = new WeakSet<object>();
   receipt: BoundaryReceipt | null = null;
   committed = false;
 
@@ -219,30 +244,41 @@ export class SessionTxn {
 
   /** Applies an input to the staged state; a rejection throws the mapped domain error and changes nothing. */
   apply(input: MachineInput, reason?: string): Transition {
-    const step = reduce(this.state, input);
+    if (this.committed) throw internalError(`${this.command}: transaction already committed`);
+    const archived = this.projectBeforeArchive(input);
+    const step = reduce(this.state, input, this.scratch);
     if (!step.ok) {
       if (step.phase === 'Destroyed') throw runtimeDestroyed(this.session.sessionId);
       const detail = `${this.command}: ${describeRejection(step)}`;
       if (step.kind === 'NoMatchingTransition') throw invalidPhase(this.command, step.phase, detail);
       throw guardRejected(step.input, step.phase, step.guard ?? 'unknown', detail);
     }
-    this.accept(step, input, reason);
+    this.accept(step, input, reason, archived);
     return step;
+  }
+
+  /**
+   * The row of an input about to be archived, projected from the state *before* the archive
+   * (the reducer may update this transaction's own objects in place).
+   */
+  private projectBeforeArchive(input: MachineInput): StoredInputRow | null {
+    if (input.type !== 'ArchiveTerminalInput' || this.archivedRows.has(input.input_id)) return null;
+    const rec = this.record(input.input_id);
+    return rec ? projectRow(this.state, rec, this.session.clock.now(), this.history.get(input.input_id) ?? null) : null;
   }
 
   /** Applies an input if the reducer accepts it; returns whether it did. */
   tryApply(input: MachineInput, reason?: string): Transition | null {
-    const step = reduce(this.state, input);
+    if (this.committed) throw internalError(`${this.command}: transaction already committed`);
+    const archived = this.projectBeforeArchive(input);
+    const step = reduce(this.state, input, this.scratch);
     if (!step.ok) return null;
-    this.accept(step, input, reason);
+    this.accept(step, input, reason, archived);
     return step;
   }
 
-  private accept(step: Transition, input: MachineInput, reason?: string): void {
-    if (input.type === 'ArchiveTerminalInput' && !this.archivedFrom.has(input.input_id)) {
-      // The archived input leaves the machine; keep its terminal facts for the row projection.
-      this.archivedFrom.set(input.input_id, this.state);
-    }
+  private accept(step: Transition, input: MachineInput, reason: string | undefined, archived: StoredInputRow | null): void {
+    if (archived && input.type === 'ArchiveTerminalInput') this.archivedRows.set(input.input_id, archived);
     this.state = step.state;
     this.effects.push(...step.effects);
     this.transitions.push(step.transition);
@@ -314,6 +350,7 @@ export function projectRow(
     attempt_count: state.input_attempt_counts[id] ?? 0,
     last_run_id: state.input_run_associations[id] ?? null,
     last_boundary_sequence: state.input_boundary_sequences[id] ?? null,
+    runtime_semantics: semanticsOf(state, id, rec.row.runtime_semantics),
   };
   const prev = rec.row;
   const same =
@@ -323,6 +360,7 @@ export function projectRow(
     prev.attempt_count === next.attempt_count &&
     prev.last_run_id === next.last_run_id &&
     prev.last_boundary_sequence === next.last_boundary_sequence &&
+    JSON.stringify(prev.runtime_semantics) === JSON.stringify(next.runtime_semantics) &&
     JSON.stringify(prev.terminal_outcome) === JSON.stringify(next.terminal_outcome);
   if (same) return prev;
   const history: InputHistoryEntry[] =
@@ -330,6 +368,16 @@ export function projectRow(
       ? [...prev.history]
       : [...prev.history, { at: now, from: prev.history.length === 0 ? null : prev.phase, to: next.phase, reason }];
   return { ...prev, ...next, history, updated_at: now };
+}
+
+function semanticsOf(state: MachineState, id: string, prev: RuntimeSemantics | null): RuntimeSemantics | null {
+  const boundary = state.input_runtime_boundary[id];
+  const kind = state.input_runtime_execution_kind[id];
+  if (boundary === undefined || kind === undefined) return prev;
+  const intent = state.input_runtime_peer_response_terminal_apply_intent[id] ?? null;
+  const continuation = prev?.continuation_kind ?? 'Ordinary';
+  if (prev && prev.boundary === boundary && prev.execution_kind === kind && prev.peer_response_terminal_apply_intent === intent) return prev;
+  return { boundary, execution_kind: kind, peer_response_terminal_apply_intent: intent, continuation_kind: continuation };
 }
 
 export function terminalOutcomeOf(state: MachineState, id: string): TerminalOutcomeView | null {
@@ -366,6 +414,16 @@ function routedSignalOf(e: Effect, s: SessionRuntime, now: number): RoutedSignal
       created_at: now,
     },
   ];
+}
+
+/**
+ * What recovery would make of a document: live-only fields normalised away and the
+ * admission counter (recovery re-derives it from the input rows) left out. Two documents
+ * with the same key recover identically, so an unchanged key needs no rewrite.
+ */
+function durableKey(machine: MachineState): string {
+  const n = normalizeRecoveredSnapshot(machine);
+  return JSON.stringify({ ...n, next_admission_seq: 0 });
 }
 
 export function errorText(e: unknown): string {

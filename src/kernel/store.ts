@@ -8,7 +8,13 @@
  * implements the same interface.
  */
 import { createHash } from 'node:crypto';
-import type { MachineState, Phase, RuntimeBoundary } from '../machine/index.js';
+import type {
+  MachineState,
+  PeerResponseTerminalApplyIntent,
+  Phase,
+  RuntimeBoundary,
+  RuntimeExecutionKind,
+} from '../machine/index.js';
 import type { Durability, Input } from './input.js';
 
 export type InputPublicPhase =
@@ -56,10 +62,20 @@ export interface StoredInputRow {
   readonly input: Input;
   /** Blob holding the externalised content field, or `null`. */
   readonly content_blob_id: string | null;
+  /** Admission-stamped execution semantics; recovery re-installs them and never re-derives them. */
+  readonly runtime_semantics: RuntimeSemantics | null;
   readonly history: readonly InputHistoryEntry[];
   readonly trace_context: string | null;
   readonly created_at: number;
   readonly updated_at: number;
+}
+
+/** The batch-grouping facts minted at admission (machine.md §3.5). */
+export interface RuntimeSemantics {
+  readonly boundary: RuntimeBoundary;
+  readonly execution_kind: RuntimeExecutionKind;
+  readonly peer_response_terminal_apply_intent: PeerResponseTerminalApplyIntent | null;
+  readonly continuation_kind: 'Ordinary' | 'WorkgraphAttention';
 }
 
 export interface BoundaryReceipt {
@@ -76,6 +92,7 @@ export interface SessionDocument {
   readonly runtime_id: string;
   /** The phase to recover into (live-only phases collapse, machine.md §2.6). */
   readonly durable_phase: Phase;
+  /** The machine state without its per-input fields (see `INPUT_FACT_FIELDS`); inputs live in their rows. */
   readonly machine: MachineState;
   readonly epoch_id: string;
   readonly updated_at: number;
@@ -101,6 +118,11 @@ export interface SessionCommit {
   readonly session_id: string;
   readonly runtime_id: string;
   readonly document: SessionDocument;
+  /**
+   * `false` when the document's durable content is the one this process last committed for
+   * the session (only live-only or row-derived fields changed): the store may skip rewriting it.
+   */
+  readonly document_changed?: boolean;
   /** Upserted by (runtime_id, input_id). */
   readonly inputs: readonly StoredInputRow[];
   /** Rows removed in the same transaction (e.g. ephemeral inputs dropped by recovery). */
@@ -194,7 +216,7 @@ export class InMemoryRuntimeStore implements RuntimeStore, SignalOutbox {
       this.receipts.set(key, change.receipt);
       this.receiptTimes.set(key, change.document.updated_at);
     }
-    this.sessions.set(change.runtime_id, change.document);
+    if (change.document_changed !== false || !this.sessions.has(change.runtime_id)) this.sessions.set(change.runtime_id, change.document);
     let rows = this.inputs.get(change.runtime_id);
     if (!rows) {
       rows = new Map();
@@ -202,7 +224,7 @@ export class InMemoryRuntimeStore implements RuntimeStore, SignalOutbox {
     }
     for (const row of change.inputs) rows.set(row.input_id, row);
     for (const id of change.deleted_input_ids ?? []) rows.delete(id);
-    const committed = change.signals.map((s) => ({ ...s, sequence: this.signals.length + 1 }) as RoutedSignal);
+    const committed = change.signals.map((s, i) => ({ ...s, sequence: this.signals.length + 1 + i }) as RoutedSignal);
     for (const s of committed) this.signals.push(s);
     this.commitCount += 1;
     for (const s of committed) for (const l of this.listeners) l(s);

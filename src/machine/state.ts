@@ -618,3 +618,44 @@ export function initialMachineState(): MachineState {
     supervisor_rotation_terminal_rejections: {},
   };
 }
+
+/**
+ * Per-input fields of the state. The durable session document leaves them out:
+ * each input's facts live in its own row and recovery rebuilds them from there
+ * (`RecoverAdmittedInput` + `RecoverInputLifecycle`), so a commit writes
+ * O(changed inputs), not O(backlog).
+ */
+export const INPUT_FACT_FIELDS = [
+  'input_phases',
+  'input_terminal_kind',
+  'input_superseded_by',
+  'input_aggregate_id',
+  'input_abandon_reason',
+  'input_abandon_attempt_count',
+  'input_attempt_counts',
+  'input_run_associations',
+  'input_boundary_sequences',
+  'input_admission_seq',
+  'input_lane',
+  'input_recovery_lanes',
+  'input_runtime_boundary',
+  'input_runtime_execution_kind',
+  'input_runtime_peer_response_terminal_apply_intent',
+  'input_is_prompt',
+  'admission_authorized_lanes',
+  'admission_authorized_plans',
+  'admission_authorized_existing_actions',
+  'admission_authorized_existing_targets',
+  'admission_idempotency_inputs',
+  'input_idempotency_keys',
+  'recovered_admitted_inputs',
+  'recovered_admitted_lanes',
+] as const satisfies readonly (keyof MachineState)[];
+
+/** The state without its per-input fields (they take their initial, empty values). */
+export function withoutInputFacts(state: MachineState): MachineState {
+  const fresh = initialMachineState();
+  const out: Record<string, unknown> = { ...state };
+  for (const f of INPUT_FACT_FIELDS) out[f] = fresh[f];
+  return out as unknown as MachineState;
+}

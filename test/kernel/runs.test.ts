@@ -224,6 +224,7 @@ describe('RUN: legacy prepare / commit / fail lane', () => {
       async (k) => {
         const [s, rt] = await registered(k);
         const { input_id: id, run_id: run } = await k.legacyRun.prepare(s, prompt('x'));
+        const docBefore = await store.loadSession(rt);
         store.failNextCommits = { count: 1, message: 'synthetic commit_machine_lifecycle failure' };
         await expectKernelError(
           () => k.legacyRun.fail(s, run, { cause_kind: 'RuntimeApplyFailure', message: 'executor-internal' }),
@@ -233,10 +234,11 @@ describe('RUN: legacy prepare / commit / fail lane', () => {
         expect(k.control.runtimeState(rt)).toBe('running');
         expect(machineState(k, s).current_run_id).toBe(run);
         expect((await k.session.inputState(s, id))?.phase).toBe('staged');
-        // The durable document still holds the running machine (the failed write changed nothing).
-        const doc = await store.loadSession(rt);
-        expect(doc?.machine.lifecycle_phase).toBe('Running');
-        expect(doc?.machine.current_run_id).toBe(run);
+        // The failed write changed nothing durable: the same document, the input row still staged on the run.
+        expect(await store.loadSession(rt)).toBe(docBefore);
+        const row = await store.loadInput(rt, id);
+        expect(row?.phase).toBe('staged');
+        expect(row?.last_run_id).toBe(run);
       },
       { store },
     );

@@ -52,7 +52,7 @@ export class SessionCommands {
   /** Ensure-session group: register if needed and attach a runtime loop with the named executor. */
   async ensureSessionWithExecutor(sessionId: string, executor: string): Promise<void> {
     const id = parseUuidV7(sessionId, 'session_id');
-    if (!this.k.options.executors.has(executor)) {
+    if (!this.k.options.executors.has(executor, id)) {
       throw new KernelError(
         'UNKNOWN_EXECUTOR',
         `no executor is registered under "${executor}" (known: ${this.k.options.executors.names().join(', ')})`,

@@ -9,8 +9,10 @@
  * executor claim drops back to `Queuing`, an interrupted unregister window is
  * abandoned (the session stays registered; unregister can be retried), a
  * running drain is `Stopped` and an active wait-all barrier is cleared.
- * Inputs keep their persisted phases; the shell then re-queues staged and
- * receipt-less applied inputs with ordinary input transitions.
+ * Per-input facts are dropped from the snapshot: the shell rebuilds each
+ * input from its stored row (`RecoverAdmittedInput`, `RecoverInputLifecycle`)
+ * and then re-queues staged and receipt-less applied inputs with ordinary
+ * input transitions.
  *
  * Guard `snapshot_invariants_hold`: the normalised snapshot must satisfy every
  * machine.md §9.1 invariant (upstream's `RecoveredStateInvariantRejected`).
@@ -18,7 +20,7 @@
 import { guard, type ArmTable } from '../arm.js';
 import { classifyRuntimeLifecycleDurability } from '../classify.js';
 import { checkInvariants } from '../invariants.js';
-import { initialMachineState, type MachineState } from '../state.js';
+import { initialMachineState, withoutInputFacts, type MachineState } from '../state.js';
 
 export interface RestoreDurableSnapshot {
   readonly type: 'RestoreDurableSnapshot';
@@ -85,7 +87,8 @@ const LIVE_RUN_FIELDS = [
 /** The snapshot as a fresh process must see it (pure). */
 export function normalizeRecoveredSnapshot(snapshot: MachineState): MachineState {
   const fresh = initialMachineState();
-  const out: Record<string, unknown> = { ...snapshot };
+  // Inputs are recovered from their own rows afterwards; the document's copy is not trusted.
+  const out: Record<string, unknown> = { ...withoutInputFacts(snapshot) };
   for (const f of LIVE_RUN_FIELDS) out[f] = fresh[f];
   out.lifecycle_phase = classifyRuntimeLifecycleDurability(snapshot.lifecycle_phase, snapshot.pre_run_phase);
   out.registration_phase = 'Queuing';

@@ -1,0 +1,110 @@
+/**
+ * `npm run bench:store` — accept → durable acknowledgement through the kernel on
+ * PostgreSQL, against a naive baseline of one INSERT + COMMIT per input on the
+ * same server, at 1, 16 and 64 concurrent sessions. Prints throughput, p50/p99
+ * latency and the kernel/baseline ratio. Measures; asserts nothing.
+ *
+ * Uses `BENCH_DATABASE_URL` / `TEST_DATABASE_URL` (default
+ * postgres://postgres@127.0.0.1:5432/postgres) to create a scratch database,
+ * dropped at the end. `--seconds=N` (default 5), `--sessions=1,16,64`.
+ */
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { MeerkatMachine, newId } from '../src/kernel/index.js';
+import { createStores } from '../src/store/index.js';
+
+const args = new Map(
+  process.argv.slice(2).map((a) => {
+    const [k, v] = a.replace(/^--/, '').split('=');
+    return [k ?? '', v ?? 'true'] as const;
+  }),
+);
+const SECONDS = Number(args.get('seconds') ?? 5);
+const SESSIONS = (args.get('sessions') ?? '1,16,64').split(',').map(Number);
+const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+interface Result {
+  readonly perSec: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+function summarize(latencies: number[], elapsedMs: number): Result {
+  latencies.sort((a, b) => a - b);
+  const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  return { perSec: latencies.length / (elapsedMs / 1000), p50: at(0.5), p99: at(0.99) };
+}
+
+async function drive(concurrency: number, op: (worker: number) => Promise<void>): Promise<Result> {
+  const latencies: number[] = [];
+  const t0 = performance.now();
+  const deadline = t0 + SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      while (performance.now() < deadline) {
+        const s = performance.now();
+        await op(w);
+        latencies.push(performance.now() - s);
+      }
+    }),
+  );
+  return summarize(latencies, performance.now() - t0);
+}
+
+async function benchKernel(url: string, sessions: number): Promise<Result> {
+  const stores = await createStores({ databaseUrl: url });
+  const kernel = new MeerkatMachine({ store: stores.store, blobs: stores.blobs, retentionIntervalMs: 0, assertInvariants: false });
+  const ids = Array.from({ length: sessions }, () => newId());
+  for (const id of ids) await kernel.session.registerSession(id);
+  const r = await drive(sessions, async (w) => {
+    await kernel.ingress.acceptWithoutWake(ids[w] as string, { body: { input_type: 'prompt', text: 'ping' } });
+  });
+  await kernel.close();
+  await stores.close();
+  return r;
+}
+
+async function benchBaseline(url: string, sessions: number): Promise<Result> {
+  const pool = new pg.Pool({ connectionString: url, max: Math.min(sessions, 64) });
+  await pool.query('CREATE TABLE IF NOT EXISTS bench_naive_inputs (id uuid PRIMARY KEY, session_id uuid NOT NULL, payload text NOT NULL)');
+  const ids = Array.from({ length: sessions }, () => newId());
+  const r = await drive(sessions, async (w) => {
+    const c = await pool.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query('INSERT INTO bench_naive_inputs (id, session_id, payload) VALUES ($1, $2, $3)', [newId(), ids[w], 'ping']);
+      await c.query('COMMIT');
+    } finally {
+      c.release();
+    }
+  });
+  await pool.end();
+  return r;
+}
+
+const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+async function main(): Promise<void> {
+  const dbName = `meerkat_bench_${Math.random().toString(36).slice(2, 10)}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${dbName}`;
+  console.log(`meerkat-kernel bench:store — accept → durable ack, ${SECONDS}s per measurement, database ${dbName}\n`);
+  console.log('sessions | kernel/s | p50 ms | p99 ms | naive INSERT+COMMIT/s | p50 ms | p99 ms | ratio');
+  try {
+    for (const n of SESSIONS) {
+      const base = await benchBaseline(url.toString(), n);
+      const kern = await benchKernel(url.toString(), n);
+      console.log(
+        `${String(n).padStart(8)} | ${fmt(kern.perSec).padStart(8)} | ${fmt(kern.p50, 2).padStart(6)} | ${fmt(kern.p99, 2).padStart(6)} | ${fmt(base.perSec).padStart(21)} | ${fmt(base.p50, 2).padStart(6)} | ${fmt(base.p99, 2).padStart(6)} | ${(kern.perSec / base.perSec).toFixed(2)}x`,
+      );
+    }
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+void main();

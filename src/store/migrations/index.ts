@@ -1,0 +1,15 @@
+/**
+ * Every migration of the kernel's schema, in order. Listed in code (no filesystem globbing) so
+ * they run the same from `src/` under tsx and from the compiled `dist/`.
+ *
+ * To add one: create `NNNN_name.ts` exporting `up` (and `down`), then add it below under the
+ * same name. Names sort lexically, so keep the four-digit prefix.
+ */
+import type { Migration } from 'kysely';
+import * as m0001 from './0001_initial.js';
+import * as m0002 from './0002_input_runtime_semantics.js';
+
+export const MIGRATIONS: Readonly<Record<string, Migration>> = {
+  '0001_initial': m0001,
+  '0002_input_runtime_semantics': m0002,
+};

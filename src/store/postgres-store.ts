@@ -1,0 +1,514 @@
+/**
+ * The kernel's store of record on PostgreSQL or PGlite (decision 11): {@link RuntimeStore} and
+ * {@link SignalOutbox} over the tables of `schema.ts`.
+ *
+ * **Group commit.** `commit()` calls that arrive while a transaction is in flight are queued and the
+ * next flush writes them all in one transaction (see `group-commit.ts`): one multi-row statement per
+ * table (receipts, session documents, deleted rows, input rows, ops snapshots, outbox), and the
+ * batch's signal sequences come from one `UPDATE meerkat_signal_sequence SET value = value + n
+ * RETURNING value`. Each caller gets its own signals back once COMMIT returned.
+ *
+ * Inside a batch transaction:
+ * 1. receipts are inserted first with `ON CONFLICT DO NOTHING RETURNING`: a commit whose receipt
+ *    already exists fails alone ("duplicate boundary receipt") and contributes nothing else;
+ * 2. session documents are upserted, rows of `deleted_input_ids` deleted, input rows upserted;
+ * 3. ops snapshots are upserted for the runtimes whose `op_*`/`completion_*` fields changed;
+ * 4. signal sequences are allocated (last, so the counter's row lock is held briefly) and the
+ *    signals inserted.
+ * If the transaction fails anyway (e.g. a duplicate idempotency key, checked at COMMIT), every
+ * commit of the batch is retried in a transaction of its own, so only the offending one fails.
+ *
+ * Commits of one runtime never share a batch; they apply in call order.
+ *
+ * @example
+ * ```ts
+ * import { createStores } from './index.js';
+ *
+ * const { store, close } = await createStores({ dataDir: '.meerkat/data' });
+ * const stop = store.subscribe(await store.signalCursor('sidecar'), (s) => console.log(s.sequence, s.kind));
+ * // … kernel commits through store.commit(…)
+ * stop();
+ * await close();
+ * ```
+ */
+import { sql, type Insertable, type Kysely, type Transaction } from 'kysely';
+import type {
+  BoundaryReceipt,
+  PruneReport,
+  RoutedSignal,
+  RoutedSignalDraft,
+  RuntimeStore,
+  SessionCommit,
+  SessionDocument,
+  SignalOutbox,
+  StoredInputRow,
+} from '../kernel/store.js';
+import {
+  inputFromRow,
+  inputToRow,
+  opsSnapshotKey,
+  opsSnapshotOf,
+  receiptFromRow,
+  receiptToRow,
+  sessionFromRow,
+  sessionToRow,
+  signalFromRow,
+  signalToRow,
+} from './codec.js';
+import { StoreCommitError, commitFailure, isDatabaseError } from './errors.js';
+import { GroupCommitter, type GroupCommitStats, type WriteOutcome } from './group-commit.js';
+import type { BoundaryReceiptsTable, Database, InputsTable, OpsSnapshotsTable, SessionsTable } from './schema.js';
+import { SignalFeed } from './signal-feed.js';
+
+export interface PostgresRuntimeStoreOptions {
+  /** Most commits written by one transaction. Default 256. */
+  readonly maxBatchSize?: number;
+  /** How often subscribers poll the outbox once caught up (ms). Default 50. */
+  readonly pollIntervalMs?: number;
+  /** Runtimes whose last written ops snapshot is remembered (to skip unchanged writes). Default 10 000. */
+  readonly opsCacheSize?: number;
+  /** Called by `close()` after the store stopped (e.g. to close the database it runs on). */
+  readonly onClose?: () => Promise<void>;
+  /** Receives background failures (subscription polling, listener exceptions). Default: stderr. */
+  readonly onBackgroundError?: (error: unknown) => void;
+}
+
+/** A commit, validated and encoded before it joins a batch. */
+interface PreparedCommit {
+  readonly runtimeId: string;
+  /** `null` when the document did not change (nothing to rewrite). */
+  readonly session: Insertable<SessionsTable> | null;
+  readonly documentChanged: boolean;
+  readonly inputs: readonly Insertable<InputsTable>[];
+  readonly deleted: readonly string[];
+  readonly receipt: Insertable<BoundaryReceiptsTable> | null;
+  readonly ops: Insertable<OpsSnapshotsTable>;
+  readonly opsKey: string;
+  readonly signals: readonly RoutedSignalDraft[];
+}
+
+/** Rows per multi-row statement stay well below Postgres's 65 535 bind parameters. */
+const MAX_PARAMETERS = 30_000;
+
+/** Columns of a `meerkat_inputs` row (for sizing multi-row statements). */
+const INPUT_COLUMN_COUNT = 18;
+
+export class PostgresRuntimeStore implements RuntimeStore, SignalOutbox {
+  private readonly committer: GroupCommitter<PreparedCommit, readonly RoutedSignal[]>;
+  private readonly feed: SignalFeed;
+  /** runtime id → key of the ops snapshot last committed for it. */
+  private readonly opsWritten = new Map<string, string>();
+  private readonly opsCacheSize: number;
+  private closing: Promise<void> | null = null;
+  private transactions = 0;
+  private commits = 0;
+
+  constructor(
+    readonly db: Kysely<Database>,
+    private readonly options: PostgresRuntimeStoreOptions = {},
+  ) {
+    this.opsCacheSize = options.opsCacheSize ?? 10_000;
+    this.committer = new GroupCommitter<PreparedCommit, readonly RoutedSignal[]>({
+      maxBatchSize: options.maxBatchSize ?? 256,
+      keyOf: (c) => c.runtimeId,
+      writeBatch: (batch) => this.writeBatch(batch),
+      isSplittable: isDatabaseError,
+      failure: (error, c) => commitFailure(c.runtimeId, error),
+    });
+    this.feed = new SignalFeed((after, limit) => this.readSignals(after, limit), {
+      pollIntervalMs: options.pollIntervalMs ?? 50,
+      ...(options.onBackgroundError ? { onError: options.onBackgroundError } : {}),
+    });
+  }
+
+  /** Write transactions started by commits (batches plus one-by-one retries). */
+  get transactionCount(): number {
+    return this.transactions;
+  }
+
+  /** Commits that succeeded. */
+  get commitCount(): number {
+    return this.commits;
+  }
+
+  /** Group-commit counters (batches, largest batch, split batches). */
+  get groupCommitStats(): GroupCommitStats {
+    return this.committer.counters;
+  }
+
+  async commit(change: SessionCommit): Promise<readonly RoutedSignal[]> {
+    let prepared: PreparedCommit;
+    try {
+      prepared = prepare(change);
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      throw new StoreCommitError(`commit of ${change.runtime_id} failed: ${why}`, change.runtime_id, 'invalid_change', null, { cause: e });
+    }
+    const signals = await this.committer.submit(
+      prepared,
+      () => new StoreCommitError(`commit of ${change.runtime_id} failed: the store is closed`, change.runtime_id, 'closed'),
+    );
+    this.commits += 1;
+    return signals;
+  }
+
+  private async writeBatch(batch: readonly PreparedCommit[]): Promise<readonly WriteOutcome<readonly RoutedSignal[]>[]> {
+    this.transactions += 1;
+    const written: PreparedCommit[] = [];
+    const outcomes = await this.db.transaction().execute(async (trx) => {
+      const failed = await insertReceipts(trx, batch);
+      const live = batch.filter((c) => !failed.has(c));
+      if (live.length > 0) {
+        // A document whose durable content did not change since this process last wrote it is not rewritten.
+        await upsertSessions(trx, live.filter((c) => c.documentChanged));
+        await deleteInputs(trx, live);
+        await upsertInputs(trx, live);
+        const opsChanged = live.filter((c) => this.opsWritten.get(c.runtimeId) !== c.opsKey);
+        await upsertOps(trx, opsChanged);
+        written.push(...opsChanged);
+      }
+      const signals = await insertSignals(trx, live);
+      return batch.map((c): WriteOutcome<readonly RoutedSignal[]> => {
+        const error = failed.get(c);
+        return error ? { ok: false, error } : { ok: true, value: signals.get(c) ?? [] };
+      });
+    });
+    for (const c of written) this.rememberOps(c.runtimeId, c.opsKey);
+    if (outcomes.some((o) => o.ok && o.value.length > 0)) this.feed.wake();
+    return outcomes;
+  }
+
+  private rememberOps(runtimeId: string, key: string): void {
+    this.opsWritten.delete(runtimeId);
+    this.opsWritten.set(runtimeId, key);
+    if (this.opsWritten.size > this.opsCacheSize) {
+      const oldest = this.opsWritten.keys().next();
+      if (!oldest.done) this.opsWritten.delete(oldest.value);
+    }
+  }
+
+  async loadSession(runtimeId: string): Promise<SessionDocument | null> {
+    // Recovery reads the document: forget what this process believes it last wrote (another
+    // replica may have written since), so the next commit rewrites the ops snapshot if it differs.
+    this.opsWritten.delete(runtimeId);
+    const row = await this.db.selectFrom('meerkat_sessions').selectAll().where('runtime_id', '=', runtimeId).executeTakeFirst();
+    return row ? sessionFromRow(row) : null;
+  }
+
+  async loadInputs(runtimeId: string): Promise<readonly StoredInputRow[]> {
+    const rows = await this.db.selectFrom('meerkat_inputs').selectAll().where('runtime_id', '=', runtimeId).orderBy('input_id').execute();
+    return rows.map(inputFromRow);
+  }
+
+  async loadInput(runtimeId: string, inputId: string): Promise<StoredInputRow | null> {
+    const row = await this.db
+      .selectFrom('meerkat_inputs')
+      .selectAll()
+      .where('runtime_id', '=', runtimeId)
+      .where('input_id', '=', inputId)
+      .executeTakeFirst();
+    return row ? inputFromRow(row) : null;
+  }
+
+  async findInputByIdempotencyKey(runtimeId: string, key: string): Promise<StoredInputRow | null> {
+    const row = await this.db
+      .selectFrom('meerkat_inputs')
+      .selectAll()
+      .where('runtime_id', '=', runtimeId)
+      .where('idempotency_key', '=', key)
+      .executeTakeFirst();
+    return row ? inputFromRow(row) : null;
+  }
+
+  async loadBoundaryReceipt(runtimeId: string, runId: string, sequence: number): Promise<BoundaryReceipt | null> {
+    const row = await this.db
+      .selectFrom('meerkat_boundary_receipts')
+      .selectAll()
+      .where('runtime_id', '=', runtimeId)
+      .where('run_id', '=', runId)
+      .where('sequence', '=', sequence)
+      .executeTakeFirst();
+    return row ? receiptFromRow(row) : null;
+  }
+
+  /**
+   * Removes the session document, its input rows and its ops snapshot in one transaction (receipts
+   * age out through `prune`). It does not wait for queued commits: the kernel calls it from the
+   * session's gate, after the session's last commit settled.
+   */
+  async deleteSession(runtimeId: string): Promise<void> {
+    this.opsWritten.delete(runtimeId);
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('meerkat_inputs').where('runtime_id', '=', runtimeId).execute();
+      await trx.deleteFrom('meerkat_ops_snapshots').where('runtime_id', '=', runtimeId).execute();
+      await trx.deleteFrom('meerkat_sessions').where('runtime_id', '=', runtimeId).execute();
+    });
+    this.opsWritten.delete(runtimeId);
+  }
+
+  /**
+   * Retention (bounded: at most `batchSize` rows of each kind per call, each kind one `DELETE … WHERE
+   * key IN (SELECT … LIMIT n)`): terminal input rows last updated before `olderThanMs`, receipts
+   * committed before it, and outbox signals created before it whose sequence every consumer has
+   * acknowledged (none while no consumer is registered).
+   */
+  async prune(olderThanMs: number, batchSize: number): Promise<PruneReport> {
+    const limit = Math.max(0, Math.floor(batchSize));
+    if (limit === 0) return { inputs: 0, receipts: 0, signals: 0 };
+    const oldInputs = this.db
+      .selectFrom('meerkat_inputs')
+      .select(['runtime_id', 'input_id'])
+      .where('terminal_outcome', 'is not', null)
+      .where('updated_at', '<', olderThanMs)
+      .limit(limit);
+    const inputs = await this.db
+      .deleteFrom('meerkat_inputs')
+      .where(sql<boolean>`(runtime_id, input_id) IN (${oldInputs})`)
+      .executeTakeFirst();
+    const oldReceipts = this.db
+      .selectFrom('meerkat_boundary_receipts')
+      .select(['runtime_id', 'run_id', 'sequence'])
+      .where('created_at', '<', olderThanMs)
+      .limit(limit);
+    const receipts = await this.db
+      .deleteFrom('meerkat_boundary_receipts')
+      .where(sql<boolean>`(runtime_id, run_id, sequence) IN (${oldReceipts})`)
+      .executeTakeFirst();
+    const signals = await this.db
+      .deleteFrom('meerkat_signal_outbox')
+      .where('sequence', 'in', (eb) =>
+        eb
+          .selectFrom('meerkat_signal_outbox as old')
+          .select('old.sequence')
+          .where('old.created_at', '<', olderThanMs)
+          .where('old.sequence', '<=', (inner) => inner.selectFrom('meerkat_signal_consumers').select((f) => f.fn.min('cursor').as('acked')))
+          .orderBy('old.sequence')
+          .limit(limit),
+      )
+      .executeTakeFirst();
+    return {
+      inputs: Number(inputs.numDeletedRows),
+      receipts: Number(receipts.numDeletedRows),
+      signals: Number(signals.numDeletedRows),
+    };
+  }
+
+  async readSignals(afterSequence: number, limit: number): Promise<readonly RoutedSignal[]> {
+    const n = Math.floor(limit);
+    if (!(n > 0)) return [];
+    const rows = await this.db
+      .selectFrom('meerkat_signal_outbox')
+      .selectAll()
+      .where('sequence', '>', Math.max(0, Math.floor(afterSequence)))
+      .orderBy('sequence')
+      .limit(n)
+      .execute();
+    return rows.map(signalFromRow);
+  }
+
+  /**
+   * Delivers every signal committed after `afterSequence`, in order, once, by polling the outbox
+   * (woken at once by commits of this store). Delivery is asynchronous; stops on unsubscribe.
+   */
+  subscribe(afterSequence: number, listener: (signal: RoutedSignal) => void): () => void {
+    return this.feed.subscribe(afterSequence, listener);
+  }
+
+  async acknowledgeSignals(consumer: string, sequence: number): Promise<void> {
+    await this.db
+      .insertInto('meerkat_signal_consumers')
+      .values({ consumer, cursor: sequence })
+      .onConflict((oc) => oc.column('consumer').doUpdateSet({ cursor: sql<number>`greatest(meerkat_signal_consumers.cursor, excluded.cursor)` }))
+      .execute();
+  }
+
+  async signalCursor(consumer: string): Promise<number> {
+    const row = await this.db.selectFrom('meerkat_signal_consumers').select('cursor').where('consumer', '=', consumer).executeTakeFirst();
+    return row?.cursor ?? 0;
+  }
+
+  /** Refuses new commits, waits for queued ones, ends subscriptions, then runs `onClose`. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.committer.close();
+      await this.feed.close();
+      await this.options.onClose?.();
+    })();
+    return this.closing;
+  }
+}
+
+/** Validates and encodes a commit (throws on a malformed one, before it joins a batch). */
+function prepare(change: SessionCommit): PreparedCommit {
+  const runtimeId = change.runtime_id;
+  if (change.document.runtime_id !== runtimeId) {
+    throw new Error(`the document belongs to runtime ${change.document.runtime_id}`);
+  }
+  const deleted = [...new Set(change.deleted_input_ids ?? [])];
+  const gone = new Set(deleted);
+  const byId = new Map<string, StoredInputRow>();
+  for (const row of change.inputs) {
+    if (row.runtime_id !== runtimeId) throw new Error(`input row ${row.input_id} belongs to runtime ${row.runtime_id}`);
+    byId.delete(row.input_id);
+    byId.set(row.input_id, row);
+  }
+  const inputs = [...byId.values()].filter((r) => !gone.has(r.input_id)).map((r) => inputToRow(runtimeId, r));
+  const ops = opsSnapshotOf(change.document);
+  return {
+    runtimeId,
+    session: change.document_changed === false ? null : sessionToRow(change.document),
+    documentChanged: change.document_changed !== false,
+    inputs,
+    deleted,
+    receipt: change.receipt ? receiptToRow(runtimeId, change.receipt, change.document.updated_at) : null,
+    ops,
+    opsKey: opsSnapshotKey(ops),
+    signals: change.signals,
+  };
+}
+
+function chunks<T>(items: readonly T[], columns: number): T[][] {
+  const size = Math.max(1, Math.floor(MAX_PARAMETERS / columns));
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Inserts the batch's receipts; returns the commits whose receipt already existed, with their error. */
+async function insertReceipts(trx: Transaction<Database>, batch: readonly PreparedCommit[]): Promise<Map<PreparedCommit, Error>> {
+  const failed = new Map<PreparedCommit, Error>();
+  const withReceipt = batch.filter((c) => c.receipt !== null);
+  const inserted = new Set<string>();
+  for (const part of chunks(withReceipt, 8)) {
+    const rows = await trx
+      .insertInto('meerkat_boundary_receipts')
+      .values(part.map((c) => c.receipt!))
+      .onConflict((oc) => oc.doNothing())
+      .returning('runtime_id')
+      .execute();
+    for (const r of rows) inserted.add(r.runtime_id);
+  }
+  for (const c of withReceipt) {
+    if (inserted.has(c.runtimeId)) continue;
+    const r = c.receipt!;
+    failed.set(
+      c,
+      new StoreCommitError(
+        `commit of ${c.runtimeId} failed: duplicate boundary receipt (run ${r.run_id}, sequence ${r.sequence}); nothing was written`,
+        c.runtimeId,
+        'duplicate_receipt',
+      ),
+    );
+  }
+  return failed;
+}
+
+async function upsertSessions(trx: Transaction<Database>, batch: readonly PreparedCommit[]): Promise<void> {
+  for (const part of chunks(batch, 6)) {
+    await trx
+      .insertInto('meerkat_sessions')
+      .values(part.flatMap((c) => (c.session ? [c.session] : [])))
+      .onConflict((oc) =>
+        oc.column('runtime_id').doUpdateSet((eb) => ({
+          session_id: eb.ref('excluded.session_id'),
+          epoch_id: eb.ref('excluded.epoch_id'),
+          durable_phase: eb.ref('excluded.durable_phase'),
+          machine: eb.ref('excluded.machine'),
+          updated_at: eb.ref('excluded.updated_at'),
+        })),
+      )
+      .execute();
+  }
+}
+
+async function deleteInputs(trx: Transaction<Database>, batch: readonly PreparedCommit[]): Promise<void> {
+  const keys = batch.flatMap((c) => c.deleted.map((id) => [c.runtimeId, id] as const));
+  for (const part of chunks(keys, 2)) {
+    await trx
+      .deleteFrom('meerkat_inputs')
+      .where(({ eb, refTuple, tuple }) => eb(refTuple('runtime_id', 'input_id'), 'in', part.map(([rid, id]) => tuple(rid, id))))
+      .execute();
+  }
+}
+
+async function upsertInputs(trx: Transaction<Database>, batch: readonly PreparedCommit[]): Promise<void> {
+  const rows = batch.flatMap((c) => c.inputs);
+  for (const part of chunks(rows, INPUT_COLUMN_COUNT)) {
+    await trx
+      .insertInto('meerkat_inputs')
+      .values(part)
+      .onConflict((oc) =>
+        oc.columns(['runtime_id', 'input_id']).doUpdateSet((eb) => ({
+          phase: eb.ref('excluded.phase'),
+          terminal_outcome: eb.ref('excluded.terminal_outcome'),
+          durability: eb.ref('excluded.durability'),
+          idempotency_key: eb.ref('excluded.idempotency_key'),
+          lane: eb.ref('excluded.lane'),
+          admission_sequence: eb.ref('excluded.admission_sequence'),
+          attempt_count: eb.ref('excluded.attempt_count'),
+          last_run_id: eb.ref('excluded.last_run_id'),
+          last_boundary_sequence: eb.ref('excluded.last_boundary_sequence'),
+          input: eb.ref('excluded.input'),
+          content_blob_id: eb.ref('excluded.content_blob_id'),
+          runtime_semantics: eb.ref('excluded.runtime_semantics'),
+          history: eb.ref('excluded.history'),
+          trace_context: eb.ref('excluded.trace_context'),
+          created_at: eb.ref('excluded.created_at'),
+          updated_at: eb.ref('excluded.updated_at'),
+        })),
+      )
+      .execute();
+  }
+}
+
+async function upsertOps(trx: Transaction<Database>, batch: readonly PreparedCommit[]): Promise<void> {
+  for (const part of chunks(batch, 8)) {
+    await trx
+      .insertInto('meerkat_ops_snapshots')
+      .values(part.map((c) => c.ops))
+      .onConflict((oc) =>
+        oc
+          .column('runtime_id')
+          .doUpdateSet((eb) => ({
+            epoch_id: eb.ref('excluded.epoch_id'),
+            snapshot: eb.ref('excluded.snapshot'),
+            next_completion_seq: eb.ref('excluded.next_completion_seq'),
+            completion_agent_applied_cursor: eb.ref('excluded.completion_agent_applied_cursor'),
+            completion_runtime_observed_cursor: eb.ref('excluded.completion_runtime_observed_cursor'),
+            completion_runtime_injected_cursor: eb.ref('excluded.completion_runtime_injected_cursor'),
+            updated_at: eb.ref('excluded.updated_at'),
+          }))
+          // A process that forgot what it wrote (restart, cache eviction) does not rewrite an unchanged snapshot.
+          .where(
+            sql<boolean>`(meerkat_ops_snapshots.epoch_id, meerkat_ops_snapshots.next_completion_seq, meerkat_ops_snapshots.snapshot)
+              IS DISTINCT FROM (excluded.epoch_id, excluded.next_completion_seq, excluded.snapshot)`,
+          ),
+      )
+      .execute();
+  }
+}
+
+/** Allocates the batch's signal sequences (one UPDATE) and inserts the signals; returns each commit's signals. */
+async function insertSignals(
+  trx: Transaction<Database>,
+  batch: readonly PreparedCommit[],
+): Promise<Map<PreparedCommit, readonly RoutedSignal[]>> {
+  const out = new Map<PreparedCommit, readonly RoutedSignal[]>();
+  const total = batch.reduce((n, c) => n + c.signals.length, 0);
+  if (total === 0) return out;
+  const { value: last } = await trx
+    .updateTable('meerkat_signal_sequence')
+    .set((eb) => ({ value: eb('value', '+', total) }))
+    .where('id', '=', 1)
+    .returning('value')
+    .executeTakeFirstOrThrow();
+  let next = last - total + 1;
+  const all: RoutedSignal[] = [];
+  for (const c of batch) {
+    const committed = c.signals.map((s): RoutedSignal => ({ ...s, sequence: next++ }));
+    out.set(c, committed);
+    all.push(...committed);
+  }
+  for (const part of chunks(all, 8)) await trx.insertInto('meerkat_signal_outbox').values(part.map(signalToRow)).execute();
+  return out;
+}
