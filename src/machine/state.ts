@@ -654,8 +654,15 @@ export const INPUT_FACT_FIELDS = [
 
 /** The state without its per-input fields (they take their initial, empty values). */
 export function withoutInputFacts(state: MachineState): MachineState {
-  const fresh = initialMachineState();
   const out: Record<string, unknown> = { ...state };
-  for (const f of INPUT_FACT_FIELDS) out[f] = fresh[f];
+  for (const f of INPUT_FACT_FIELDS) out[f] = EMPTY_INPUT_FACTS[f];
   return out as unknown as MachineState;
 }
+
+/** Initial (empty) values of the per-input fields, shared and frozen. */
+const EMPTY_INPUT_FACTS: Readonly<Record<(typeof INPUT_FACT_FIELDS)[number], unknown>> = Object.freeze(
+  Object.fromEntries(INPUT_FACT_FIELDS.map((f) => [f, Object.freeze(initialMachineState()[f])])) as Record<
+    (typeof INPUT_FACT_FIELDS)[number],
+    unknown
+  >,
+);

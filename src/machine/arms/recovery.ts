@@ -85,8 +85,10 @@ const LIVE_RUN_FIELDS = [
 ] as const satisfies readonly (keyof MachineState)[];
 
 /** The snapshot as a fresh process must see it (pure). */
+const FRESH = Object.freeze(initialMachineState());
+
 export function normalizeRecoveredSnapshot(snapshot: MachineState): MachineState {
-  const fresh = initialMachineState();
+  const fresh = FRESH;
   // Inputs are recovered from their own rows afterwards; the document's copy is not trusted.
   const out: Record<string, unknown> = { ...withoutInputFacts(snapshot) };
   for (const f of LIVE_RUN_FIELDS) out[f] = fresh[f];
