@@ -42,7 +42,11 @@ const copyRootLiteral = new Function('b', `return {${ROOT_FIELDS.map((f) => `${f
 ) => Record<string | symbol, unknown>;
 
 function copyRoot(base: object): Record<string | symbol, unknown> {
-  return Object.keys(base).length === ROOT_FIELDS.length ? copyRootLiteral(base) : { ...(base as Record<string, unknown>) };
+  // Only the kernel's MachineState (same field count and its first and last fields) takes the literal path.
+  const fields = Object.keys(base);
+  const isMachineState =
+    fields.length === ROOT_FIELDS.length && fields[0] === ROOT_FIELDS[0] && fields[fields.length - 1] === ROOT_FIELDS[ROOT_FIELDS.length - 1];
+  return isMachineState ? copyRootLiteral(base) : { ...(base as Record<string, unknown>) };
 }
 
 function copyChild(base: object): Record<string | symbol, unknown> | unknown[] {

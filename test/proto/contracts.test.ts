@@ -228,14 +228,14 @@ describe('gRPC contracts', () => {
     const out = mkdtempSync(join(tmpdir(), 'meerkat-gen-'));
     try {
       execFileSync(BUF, ['generate', '--output', out], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+      // gen:proto also writes the compiled descriptor set that server reflection serves.
+      execFileSync(BUF, ['build', '--output', join(out, 'src', 'gen', 'descriptor.binpb')], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
       const fresh = join(out, 'src', 'gen');
       const committed = join(ROOT, 'src', 'gen');
       const rel = (base: string) => listFiles(base).map((p) => relative(base, p)).sort();
       expect(rel(committed)).toEqual(rel(fresh));
       for (const f of rel(fresh)) {
-        expect(readFileSync(join(committed, f), 'utf8'), `src/gen/${f} is stale: run npm run gen:proto`).toBe(
-          readFileSync(join(fresh, f), 'utf8'),
-        );
+        expect(readFileSync(join(committed, f)).equals(readFileSync(join(fresh, f))), `src/gen/${f} is stale: run npm run gen:proto`).toBe(true);
       }
     } finally {
       rmSync(out, { recursive: true, force: true });

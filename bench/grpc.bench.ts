@@ -1,0 +1,384 @@
+/**
+ * `npm run bench:grpc` — AcceptWithCompletion end to end through the kernel's gRPC server (echo
+ * executor, real PostgreSQL), against two same-run baselines on the same machine:
+ *
+ * - **echo**: a bare grpc-js unary server that returns the request bytes (the transport floor);
+ * - **naive**: a grpc-js unary server doing one PostgreSQL transaction (BEGIN, INSERT, COMMIT) per
+ *   request (the "one durable write per request" floor).
+ *
+ * Each session is one client loop doing sequential requests; all loops share one channel per
+ * server. The kernel runs as a child process (`node --import tsx src/server/main.ts`, waited for
+ * until health reports SERVING); the baselines run in a second child process (this file with
+ * `--serve-baselines`), so no server shares the event loop of the clients. Prints throughput,
+ * p50/p99 latency and the kernel/echo and kernel/naive ratios. Measures; asserts nothing.
+ *
+ * The database is a scratch database created from `BENCH_DATABASE_URL` / `TEST_DATABASE_URL`
+ * (default postgres://postgres@127.0.0.1:5432/postgres) and dropped at the end.
+ *
+ *   npm run bench:grpc -- --seconds=5 --sessions=1,16,64,256
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import pg from 'pg';
+import { v7 as uuidv7 } from 'uuid';
+import {
+  AcceptWithCompletionRequest,
+  IngressServiceClient,
+  type AcceptWithCompletionResponse,
+} from '../src/gen/meerkat/kernel/v1/ingress.js';
+import { SessionServiceClient } from '../src/gen/meerkat/kernel/v1/session.js';
+import { Durability, HandlingMode } from '../src/gen/meerkat/kernel/v1/types.js';
+import { checkHealth } from '../src/server/health.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const args = new Map(
+  process.argv.slice(2).map((a) => {
+    const [k, v] = a.replace(/^--/, '').split('=');
+    return [k ?? '', v ?? 'true'] as const;
+  }),
+);
+const SECONDS = Number(args.get('seconds') ?? 5);
+const SESSIONS = (args.get('sessions') ?? '1,16,64,256').split(',').map(Number);
+const WARMUP_SECONDS = Math.min(1, SECONDS);
+const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+// ---------------------------------------------------------------------------------------------
+// Raw-buffer services (no generated code, no proto files)
+
+const identity = (b: Buffer): Buffer => b;
+const rawMethod = (path: string): grpc.MethodDefinition<Buffer, Buffer> => ({
+  path,
+  requestStream: false,
+  responseStream: false,
+  requestSerialize: identity,
+  requestDeserialize: identity,
+  responseSerialize: identity,
+  responseDeserialize: identity,
+});
+const ECHO_SERVICE = { echo: rawMethod('/bench.v1.Echo/Echo') } satisfies grpc.ServiceDefinition;
+const NAIVE_SERVICE = { insert: rawMethod('/bench.v1.Naive/Insert') } satisfies grpc.ServiceDefinition;
+
+function unaryRaw(client: grpc.Client, method: grpc.MethodDefinition<Buffer, Buffer>, request: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, new grpc.Metadata(), {}, (err, res) => {
+      if (err) reject(err);
+      else resolve(res ?? Buffer.alloc(0));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child mode: the two baseline servers
+
+async function serveBaselines(): Promise<void> {
+  const url = process.env.BENCH_NAIVE_DATABASE_URL;
+  if (!url) throw new Error('BENCH_NAIVE_DATABASE_URL is required');
+  const pool = new pg.Pool({ connectionString: url, max: Number(process.env.BENCH_NAIVE_POOL ?? 64) });
+  await pool.query(
+    'CREATE TABLE IF NOT EXISTS bench_grpc_naive (id uuid PRIMARY KEY, session_id text NOT NULL, payload text NOT NULL, created_at bigint NOT NULL)',
+  );
+
+  const echo = new grpc.Server();
+  echo.addService(ECHO_SERVICE, {
+    echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, call.request),
+  });
+  const naive = new grpc.Server();
+  naive.addService(NAIVE_SERVICE, {
+    insert: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+      void (async () => {
+        const req = AcceptWithCompletionRequest.decode(call.request);
+        const text = req.input?.body?.input_type?.$case === 'prompt' ? req.input.body.input_type.prompt.text : '';
+        const c = await pool.connect();
+        try {
+          await c.query('BEGIN');
+          await c.query('INSERT INTO bench_grpc_naive (id, session_id, payload, created_at) VALUES ($1, $2, $3, $4)', [
+            uuidv7(),
+            req.session_id,
+            text,
+            Date.now(),
+          ]);
+          await c.query('COMMIT');
+        } finally {
+          c.release();
+        }
+      })().then(
+        () => cb(null, Buffer.alloc(0)),
+        (e: unknown) => cb({ code: grpc.status.INTERNAL, details: e instanceof Error ? e.message : String(e) }),
+      );
+    },
+  });
+  const bind = (server: grpc.Server): Promise<number> =>
+    new Promise((resolve, reject) => {
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+    });
+  const ports = { echo: await bind(echo), naive: await bind(naive) };
+  process.stdout.write(`READY ${JSON.stringify(ports)}\n`);
+  const stop = (): void => {
+    echo.forceShutdown();
+    naive.forceShutdown();
+    void pool.end().finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const addr = srv.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+  srv.close();
+  await once(srv, 'close');
+  return port;
+}
+
+interface Child {
+  readonly proc: ChildProcess;
+  readonly output: () => string;
+}
+
+function startChild(argv: string[], env: NodeJS.ProcessEnv): Child {
+  const proc = spawn(process.execPath, ['--import', 'tsx', ...argv], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const keep = (chunk: Buffer): void => {
+    out = (out + chunk.toString('utf8')).slice(-20_000);
+  };
+  proc.stdout?.on('data', keep);
+  proc.stderr?.on('data', keep);
+  return { proc, output: () => out };
+}
+
+async function stopChild(child: Child): Promise<void> {
+  const p = child.proc;
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const exited = once(p, 'exit');
+  p.kill('SIGTERM');
+  const timer = setTimeout(() => p.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function waitForServing(address: string, child: Child, timeoutMs = 60_000): Promise<void> {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  const t0 = Date.now();
+  try {
+    for (;;) {
+      if (child.proc.exitCode !== null) throw new Error(`the kernel server exited (${child.proc.exitCode}):\n${child.output()}`);
+      try {
+        if ((await checkHealth(address, '', { timeoutMs: 1000, client })) === 'SERVING') return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() - t0 > timeoutMs) throw new Error(`the kernel server at ${address} did not report SERVING within ${timeoutMs} ms:\n${child.output()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    client.close();
+  }
+}
+
+async function waitForReadyLine(child: Child, timeoutMs = 30_000): Promise<{ echo: number; naive: number }> {
+  const t0 = Date.now();
+  for (;;) {
+    const m = /READY (\{.*\})/.exec(child.output());
+    if (m?.[1]) return JSON.parse(m[1]) as { echo: number; naive: number };
+    if (child.proc.exitCode !== null) throw new Error(`the baseline servers exited (${child.proc.exitCode}):\n${child.output()}`);
+    if (Date.now() - t0 > timeoutMs) throw new Error(`the baseline servers did not start:\n${child.output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurement
+
+interface Result {
+  readonly perSec: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly count: number;
+  readonly errors: number;
+  readonly firstError: string | null;
+}
+
+async function drive(concurrency: number, seconds: number, op: (worker: number) => Promise<void>): Promise<Result> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let firstError: string | null = null;
+  const t0 = performance.now();
+  const deadline = t0 + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      while (performance.now() < deadline) {
+        const s = performance.now();
+        try {
+          await op(w);
+          latencies.push(performance.now() - s);
+        } catch (e) {
+          errors += 1;
+          firstError ??= e instanceof Error ? e.message : String(e);
+          if (errors > 1000) throw new Error(`too many errors; first: ${firstError}`, { cause: e });
+        }
+      }
+    }),
+  );
+  const elapsedMs = performance.now() - t0;
+  latencies.sort((a, b) => a - b);
+  const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  return { perSec: latencies.length / (elapsedMs / 1000), p50: at(0.5), p99: at(0.99), count: latencies.length, errors, firstError };
+}
+
+function promptRequest(sessionId: string): AcceptWithCompletionRequest {
+  return {
+    session_id: sessionId,
+    input: {
+      durability: Durability.UNSPECIFIED,
+      body: { input_type: { $case: 'prompt', prompt: { text: 'ping', handling_mode: HandlingMode.UNSPECIFIED } } },
+    },
+  };
+}
+
+/** One AcceptWithCompletion call, resolved when its completion arrives (and the stream ends OK). */
+function acceptAndWait(client: IngressServiceClient, req: AcceptWithCompletionRequest): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const call = client.acceptWithCompletion(req);
+    let completed = false;
+    call.on('data', (m: AcceptWithCompletionResponse) => {
+      if (m.event?.$case === 'completion') {
+        completed = true;
+        const k = m.event.completion.outcome?.kind?.$case;
+        if (k !== 'completed') reject(new Error(`completion ${k ?? 'without outcome'}`));
+      }
+    });
+    call.on('error', reject);
+    call.on('end', () => (completed ? resolve() : reject(new Error('stream ended without a completion'))));
+  });
+}
+
+function ensureEcho(client: SessionServiceClient, sessionId: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    client.ensureSessionWithExecutor({ session_id: sessionId, executor: 'echo' }, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+interface Targets {
+  readonly kernel: IngressServiceClient;
+  readonly sessions: SessionServiceClient;
+  readonly echo: grpc.Client;
+  readonly naive: grpc.Client;
+}
+
+async function benchKernel(t: Targets, n: number, seconds: number): Promise<Result> {
+  const ids = Array.from({ length: n }, () => uuidv7());
+  for (let i = 0; i < ids.length; i += 64) await Promise.all(ids.slice(i, i + 64).map((id) => ensureEcho(t.sessions, id)));
+  const reqs = ids.map(promptRequest);
+  return drive(n, seconds, (w) => acceptAndWait(t.kernel, reqs[w] as AcceptWithCompletionRequest));
+}
+
+async function benchRaw(client: grpc.Client, method: grpc.MethodDefinition<Buffer, Buffer>, n: number, seconds: number): Promise<Result> {
+  const payloads = Array.from({ length: n }, () => Buffer.from(AcceptWithCompletionRequest.encode(promptRequest(uuidv7())).finish()));
+  return drive(n, seconds, async (w) => {
+    await unaryRaw(client, method, payloads[w] as Buffer);
+  });
+}
+
+const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
+
+function row(sessions: number | string, label: string, r: Result): string {
+  const errs = r.errors > 0 ? `  (${r.errors} errors; first: ${r.firstError})` : '';
+  return `${String(sessions).padStart(8)}  ${label.padEnd(34)} ${fmt(r.perSec).padStart(9)} ${fmt(r.p50, 2).padStart(8)} ${fmt(r.p99, 2).padStart(8)}${errs}`;
+}
+
+async function main(): Promise<void> {
+  const dbName = `meerkat_bench_grpc_${Math.random().toString(36).slice(2, 10)}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${dbName}`;
+  const dbUrl = url.toString();
+
+  const children: Child[] = [];
+  const clients: grpc.Client[] = [];
+  try {
+    const port = await freePort();
+    const address = `127.0.0.1:${port}`;
+    const kernelChild = startChild(['src/server/main.ts'], {
+      DATABASE_URL: dbUrl,
+      MEERKAT_LISTEN: address,
+      MEERKAT_LOG_LEVEL: process.env.MEERKAT_LOG_LEVEL ?? 'warn',
+    });
+    children.push(kernelChild);
+    const baselineChild = startChild([fileURLToPath(import.meta.url), '--serve-baselines'], { BENCH_NAIVE_DATABASE_URL: dbUrl });
+    children.push(baselineChild);
+    await waitForServing(address, kernelChild);
+    const ports = await waitForReadyLine(baselineChild);
+
+    const creds = grpc.credentials.createInsecure();
+    const t: Targets = {
+      kernel: new IngressServiceClient(address, creds),
+      sessions: new SessionServiceClient(address, creds),
+      echo: new grpc.Client(`127.0.0.1:${ports.echo}`, creds),
+      naive: new grpc.Client(`127.0.0.1:${ports.naive}`, creds),
+    };
+    clients.push(t.kernel, t.sessions, t.echo, t.naive);
+
+    console.log(
+      `meerkat-kernel bench:grpc — AcceptWithCompletion end to end (echo executor, PostgreSQL) vs bare grpc-js echo vs naive INSERT+COMMIT per request`,
+    );
+    console.log(
+      `node ${process.version}, ${os.cpus().length} CPUs, ${SECONDS}s per measurement (after a ${WARMUP_SECONDS}s warm-up per target), database ${dbName}; each session is one client loop of sequential requests\n`,
+    );
+
+    // Warm-up: JIT, connections, pools.
+    const warm = Math.min(16, Math.max(...SESSIONS));
+    await benchRaw(t.echo, ECHO_SERVICE.echo, warm, WARMUP_SECONDS);
+    await benchRaw(t.naive, NAIVE_SERVICE.insert, warm, WARMUP_SECONDS);
+    await benchKernel(t, warm, WARMUP_SECONDS);
+
+    console.log(`${'sessions'.padStart(8)}  ${'target'.padEnd(34)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`);
+    const summary: string[] = [];
+    for (const n of SESSIONS) {
+      const echo = await benchRaw(t.echo, ECHO_SERVICE.echo, n, SECONDS);
+      console.log(row(n, 'echo (bare grpc-js unary)', echo));
+      const naive = await benchRaw(t.naive, NAIVE_SERVICE.insert, n, SECONDS);
+      console.log(row(n, 'naive (gRPC + INSERT/COMMIT)', naive));
+      const kern = await benchKernel(t, n, SECONDS);
+      console.log(row(n, 'kernel AcceptWithCompletion', kern));
+      const line =
+        `${String(n).padStart(8)}  kernel/echo ${ratio(kern.perSec, echo.perSec).padStart(6)} throughput, ${ratio(kern.p50, echo.p50).padStart(7)} p50   ` +
+        `kernel/naive ${ratio(kern.perSec, naive.perSec).padStart(6)} throughput, ${ratio(kern.p50, naive.p50).padStart(6)} p50`;
+      console.log(line);
+      console.log('');
+      summary.push(line);
+    }
+    console.log('ratios (throughput > 1x: the kernel is faster; p50 > 1x: the kernel is slower)');
+    for (const line of summary) console.log(line);
+  } finally {
+    for (const c of clients) c.close();
+    for (const c of children) await stopChild(c);
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+if (args.has('serve-baselines')) {
+  serveBaselines().catch((e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  });
+} else {
+  main().catch((e: unknown) => {
+    console.error(e);
+    process.exitCode = 1;
+  });
+}

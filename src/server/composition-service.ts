@@ -1,0 +1,111 @@
+/**
+ * CompositionService adapter: the durable composition-signal outbox (decision 5) of the store.
+ *
+ * StreamSignals replays every signal after the cursor — `after_sequence`, else the `consumer`'s
+ * acknowledged cursor, else 0 — then delivers new ones as they commit (the store's `subscribe`
+ * does both, in sequence order, each once), until the client cancels. A slow client does not
+ * grow the server's memory: when the call's write buffer is full the subscription pauses and
+ * resumes after the last sequence written once the buffer drains. On shutdown the stream ends
+ * UNAVAILABLE telling the client to resume with `after_sequence` = the last sequence it received.
+ *
+ * AcknowledgeSignals records a consumer's cursor (never moves back) and returns it.
+ *
+ * Store failures are STORE_UNAVAILABLE (retryable).
+ */
+import type * as grpc from '@grpc/grpc-js';
+import type {
+  CompositionServiceServer,
+  StreamSignalsRequest,
+  StreamSignalsResponse,
+} from '../gen/meerkat/kernel/v1/composition.js';
+import { invalidArgument, KernelError, type FieldViolation } from '../kernel/errors.js';
+import { MAX_SHORT_STRING } from '../kernel/input.js';
+import type { RoutedSignal } from '../kernel/store.js';
+import type { ServerContext } from './context.js';
+import { serverStreaming, unary } from './handlers.js';
+import { routedSignalToProto } from './mapping.js';
+
+const S = 'CompositionService';
+
+/** Runs a store call; a failure is STORE_UNAVAILABLE. */
+async function storeCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof KernelError) throw e;
+    throw new KernelError('STORE_UNAVAILABLE', `${what}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+function checkConsumer(v: FieldViolation[], consumer: string | undefined, requiredField: boolean): void {
+  if (consumer === undefined) {
+    if (requiredField) v.push({ field: 'consumer', description: 'is required' });
+    return;
+  }
+  if (consumer.trim().length === 0) v.push({ field: 'consumer', description: 'must be a non-empty name' });
+  else if (consumer.length > MAX_SHORT_STRING) v.push({ field: 'consumer', description: `is longer than ${MAX_SHORT_STRING} characters` });
+}
+
+function checkSequence(v: FieldViolation[], field: string, n: number | undefined): void {
+  if (n !== undefined && (!Number.isSafeInteger(n) || n < 0)) v.push({ field, description: 'must be a non-negative integer' });
+}
+
+export function createCompositionService(ctx: ServerContext): CompositionServiceServer {
+  const { store } = ctx;
+  return {
+    streamSignals: serverStreaming<StreamSignalsRequest, StreamSignalsResponse>(ctx, `${S}.StreamSignals`, async (req, call) => {
+      const v: FieldViolation[] = [];
+      checkSequence(v, 'after_sequence', req.after_sequence);
+      checkConsumer(v, req.consumer, false);
+      if (v.length > 0) throw invalidArgument(v);
+      const consumer = req.consumer;
+      const after =
+        req.after_sequence ?? (consumer !== undefined ? await storeCall('reading the consumer cursor', () => store.signalCursor(consumer)) : 0);
+      pump(call, after);
+    }),
+
+    acknowledgeSignals: unary(ctx, `${S}.AcknowledgeSignals`, async (req) => {
+      const v: FieldViolation[] = [];
+      checkConsumer(v, req.consumer, true);
+      checkSequence(v, 'sequence', req.sequence);
+      if (v.length > 0) throw invalidArgument(v);
+      await storeCall('acknowledging signals', () => store.acknowledgeSignals(req.consumer, req.sequence));
+      return { acknowledged_sequence: await storeCall('reading the consumer cursor', () => store.signalCursor(req.consumer)) };
+    }),
+  };
+
+  /** Subscribes after `from`; pauses on a full write buffer and resubscribes after the last written sequence. */
+  function pump(call: grpc.ServerWritableStream<StreamSignalsRequest, StreamSignalsResponse>, from: number): void {
+    interface Sub {
+      active: boolean;
+      unsubscribe: (() => void) | null;
+    }
+    let last = from;
+    let ended = false;
+    let current: Sub | null = null;
+    const pause = (sub: Sub): void => {
+      sub.active = false;
+      sub.unsubscribe?.();
+    };
+    const subscribe = (): void => {
+      if (ended) return;
+      const sub: Sub = { active: true, unsubscribe: null };
+      current = sub;
+      sub.unsubscribe = store.subscribe(last, (signal: RoutedSignal) => {
+        if (!sub.active || ended || signal.sequence <= last) return;
+        last = signal.sequence;
+        if (!call.write({ signal: routedSignalToProto(signal) })) {
+          pause(sub);
+          call.once('drain', subscribe);
+        }
+      });
+      if (!sub.active) sub.unsubscribe(); // paused during a synchronous replay
+    };
+    const stop = (): void => {
+      ended = true;
+      if (current) pause(current);
+    };
+    for (const event of ['cancelled', 'close', 'finish', 'error']) call.on(event, stop);
+    subscribe();
+  }
+}

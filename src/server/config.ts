@@ -1,0 +1,57 @@
+/**
+ * Server configuration from the environment.
+ *
+ * | variable | default | meaning |
+ * |---|---|---|
+ * | `MEERKAT_LISTEN` | `0.0.0.0:50051` | `host:port` to listen on (plaintext gRPC) |
+ * | `DATABASE_URL` | — | PostgreSQL URL; when unset, embedded PGlite is used |
+ * | `MEERKAT_DATA_DIR` | `.meerkat/data` | PGlite data directory (ignored with `DATABASE_URL`) |
+ * | `MEERKAT_SHUTDOWN_GRACE_MS` | `10000` | bound of a graceful shutdown (SIGTERM/SIGINT) |
+ * | `MEERKAT_SHUTDOWN_NOT_SERVING_MS` | `0` | how long health reports NOT_SERVING before the listener closes |
+ * | `MEERKAT_LOG_LEVEL` | `info` | pino level (`debug` logs every call) |
+ */
+import { DEFAULT_DATA_DIR } from '../store/connection.js';
+import { DEFAULT_SHUTDOWN_GRACE_MS } from './server.js';
+
+export const DEFAULT_LISTEN = '0.0.0.0:50051';
+
+export interface ServerConfig {
+  readonly listen: string;
+  readonly databaseUrl: string | null;
+  readonly dataDir: string;
+  readonly shutdownGraceMs: number;
+  readonly notServingMs: number;
+  readonly logLevel: string;
+}
+
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/** Reads the configuration; throws an Error naming the variable on a bad value. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const text = (name: string): string | undefined => {
+    const v = env[name]?.trim();
+    return v === undefined || v === '' ? undefined : v;
+  };
+  const ms = (name: string, fallback: number): number => {
+    const v = text(name);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer (milliseconds), got "${v}"`);
+    return n;
+  };
+  const listen = text('MEERKAT_LISTEN') ?? DEFAULT_LISTEN;
+  const port = Number(listen.slice(listen.lastIndexOf(':') + 1));
+  if (!listen.includes(':') || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`MEERKAT_LISTEN must be host:port, got "${listen}"`);
+  }
+  const logLevel = text('MEERKAT_LOG_LEVEL') ?? 'info';
+  if (!LEVELS.includes(logLevel)) throw new Error(`MEERKAT_LOG_LEVEL must be one of ${LEVELS.join(', ')}, got "${logLevel}"`);
+  return {
+    listen,
+    databaseUrl: text('DATABASE_URL') ?? null,
+    dataDir: text('MEERKAT_DATA_DIR') ?? DEFAULT_DATA_DIR,
+    shutdownGraceMs: ms('MEERKAT_SHUTDOWN_GRACE_MS', DEFAULT_SHUTDOWN_GRACE_MS),
+    notServingMs: ms('MEERKAT_SHUTDOWN_NOT_SERVING_MS', 0),
+    logLevel,
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * The kernel server process: `npm start` (tsx) or `node dist/server/main.js` after `npm run build`.
+ *
+ * Configuration from the environment (src/server/config.ts): `MEERKAT_LISTEN` (default
+ * `0.0.0.0:50051`), `DATABASE_URL` (else embedded PGlite in `MEERKAT_DATA_DIR`, default
+ * `.meerkat/data`), `MEERKAT_SHUTDOWN_GRACE_MS` (default 10000), `MEERKAT_LOG_LEVEL`.
+ * Logs are pino JSON lines on stdout. SIGTERM or SIGINT shuts down gracefully within the grace
+ * period (server.ts) and exits 0; a second signal, or a shutdown that overruns the grace period
+ * by more than {@link HARD_EXIT_MARGIN_MS}, exits 1 at once.
+ */
+import { pino } from 'pino';
+import { MeerkatMachine } from '../kernel/machine.js';
+import { createStores } from '../store/index.js';
+import { loadConfig } from './config.js';
+import { createKernelServer, type KernelServer } from './server.js';
+
+/** Time past the grace period after which the process exits regardless. */
+export const HARD_EXIT_MARGIN_MS = 5_000;
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = pino({ level: config.logLevel, base: { service: 'meerkat-kernel', pid: process.pid } });
+  const stores = await createStores({
+    ...(config.databaseUrl !== null ? { databaseUrl: config.databaseUrl } : {}),
+    dataDir: config.dataDir,
+  });
+  logger.info({ store: stores.kind, location: stores.location, migrations: stores.migrations }, `store: ${stores.kind} at ${stores.location}`);
+  const kernel = new MeerkatMachine({ store: stores.store, blobs: stores.blobs });
+
+  let server: KernelServer;
+  try {
+    server = await createKernelServer({ kernel, store: stores.store, listen: config.listen, logger, notServingMs: config.notServingMs });
+  } catch (e) {
+    logger.fatal({ err: e, listen: config.listen }, 'cannot listen');
+    await kernel.close();
+    await stores.close();
+    process.exit(1);
+  }
+  logger.info({ listen: server.address, port: server.port, store: stores.kind }, `meerkat kernel listening on ${server.address}`);
+
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal, grace_ms: config.shutdownGraceMs }, `${signal}: shutting down`);
+    const hard = setTimeout(() => {
+      logger.error('shutdown overran the grace period: exiting');
+      process.exit(1);
+    }, config.shutdownGraceMs + HARD_EXIT_MARGIN_MS);
+    hard.unref();
+    server.shutdown(config.shutdownGraceMs).then(
+      ({ clean }) => {
+        logger.info({ clean }, 'bye');
+        logger.flush();
+        process.exit(0);
+      },
+      (e: unknown) => {
+        logger.error({ err: e }, 'shutdown failed');
+        logger.flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`meerkat kernel: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});
