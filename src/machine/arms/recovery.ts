@@ -90,7 +90,7 @@ const FRESH = Object.freeze(initialMachineState());
 export function normalizeRecoveredSnapshot(snapshot: MachineState): MachineState {
   const fresh = FRESH;
   // Inputs are recovered from their own rows afterwards; the document's copy is not trusted.
-  const out: Record<string, unknown> = { ...withoutInputFacts(snapshot) };
+  const out = withoutInputFacts(snapshot) as unknown as Record<string, unknown>;
   for (const f of LIVE_RUN_FIELDS) out[f] = fresh[f];
   out.lifecycle_phase = classifyRuntimeLifecycleDurability(snapshot.lifecycle_phase, snapshot.pre_run_phase);
   out.registration_phase = 'Queuing';
