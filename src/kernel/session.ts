@@ -16,12 +16,15 @@ import {
   type MachineInput,
   type MachineState,
   type Phase,
+  type Rejection,
   type Transition,
   withoutInputFacts,
+  INPUT_FACT_FIELDS,
+  initialMachineState,
 } from '../machine/index.js';
 import { classifyRuntimeLifecycleDurability, visibleRuntimePhase } from '../machine/classify.js';
 import { checkInvariants } from '../machine/invariants.js';
-import { normalizeRecoveredSnapshot } from '../machine/arms/recovery.js';
+import { LIVE_RUN_FIELDS } from '../machine/arms/recovery.js';
 import type { Clock } from './clock.js';
 import { CompletionRegistry } from './completion.js';
 import { guardRejected, internalError, invalidPhase, KernelError, runtimeDestroyed } from './errors.js';
@@ -41,6 +44,8 @@ import type {
 import type { OpsRegistry } from './ops-registry.js';
 import type { RuntimeLoop } from './runtime-loop.js';
 import type { PeerInbox } from './peer-inbox.js';
+import type { Span } from '@opentelemetry/api';
+import { activeTraceparent, ATTR, endWithError, formatTraceparent, startCommandSpan, withSpan } from '../telemetry/kernel-tracing.js';
 
 /** What the shell remembers about an input beyond the machine's facts. */
 export interface LedgerRecord {
@@ -99,8 +104,8 @@ export class SessionRuntime {
     return () => this.rowListeners.delete(listener);
   }
 
-  /** The durable content of the last committed document (see `durableKey`). */
-  private lastDocumentKey: string | null = null;
+  /** The state of the last committed document (see `sameDurableContent`). */
+  private lastDocumentState: MachineState | null = null;
   /** Ids in admission order (ListActiveInputs order). */
   readonly admissionOrder: string[] = [];
 
@@ -157,6 +162,26 @@ export class SessionRuntime {
   /** Writes a transaction and installs its state. Throws (and installs nothing) if the store refuses. */
   async commit(tx: SessionTxn): Promise<readonly RoutedSignal[]> {
     if (tx.committed) throw internalError(`${tx.command}: transaction committed twice`);
+    const span = tx.span;
+    if (span.isRecording()) {
+      span.setAttributes({
+        [ATTR.phaseBefore]: tx.phaseBefore,
+        [ATTR.phaseAfter]: tx.state.lifecycle_phase,
+        [ATTR.transitions]: tx.transitions.length,
+      });
+    }
+    let committed: readonly RoutedSignal[];
+    try {
+      committed = await withSpan(span, () => this.commitInner(tx));
+    } catch (e) {
+      endWithError(span, e);
+      throw e;
+    }
+    span.end();
+    return committed;
+  }
+
+  private async commitInner(tx: SessionTxn): Promise<readonly RoutedSignal[]> {
     const now = this.clock.now();
     const rows: StoredInputRow[] = [];
     const records = new Map<string, LedgerRecord>();
@@ -178,10 +203,10 @@ export class SessionRuntime {
         );
       }
     }
-    const signals: RoutedSignalDraft[] = tx.effects.flatMap((e) => routedSignalOf(e, this, now));
+    const traceContext = formatTraceparent(tx.span.spanContext()) ?? activeTraceparent();
+    const signals: RoutedSignalDraft[] = tx.effects.flatMap((e) => routedSignalOf(e, this, now, traceContext));
     const machine = withoutInputFacts(tx.state);
-    const docKey = durableKey(machine);
-    const documentChanged = docKey !== this.lastDocumentKey;
+    const documentChanged = this.lastDocumentState === null || !sameDurableContent(this.lastDocumentState, tx.state);
     let committed: readonly RoutedSignal[];
     try {
       committed = await this.store.commit({
@@ -205,7 +230,7 @@ export class SessionRuntime {
       throw new KernelError('STORE_UNAVAILABLE', `${tx.command}: the store refused the commit: ${errorText(e)}`);
     }
     tx.committed = true;
-    this.lastDocumentKey = docKey;
+    this.lastDocumentState = tx.state;
     this.state = tx.state;
     for (const [id, rec] of records) {
       if (!this.ledger.has(id)) this.admissionOrder.push(id);
@@ -234,12 +259,30 @@ export class SessionTxn {
   private readonly scratch = new WeakSet<object>();
   receipt: BoundaryReceipt | null = null;
   committed = false;
+  /** The `meerkat.<command>` span (non-recording when tracing is off); ended by commit or a rejection. */
+  readonly span: Span;
+  readonly phaseBefore: Phase;
 
   constructor(
     readonly session: SessionRuntime,
     readonly command: string,
   ) {
     this.state = session.state;
+    this.phaseBefore = session.state.lifecycle_phase;
+    this.span = startCommandSpan(command, session.sessionId, session.runtimeId);
+  }
+
+  /** Records a reducer rejection as a `meerkat.rejection` event on this transaction's span. */
+  private traceRejection(step: Rejection, input: MachineInput, optional: boolean): void {
+    if (!this.span.isRecording()) return;
+    const id = (input as { readonly input_id?: unknown }).input_id;
+    this.span.addEvent('meerkat.rejection', {
+      [ATTR.input]: step.input,
+      [ATTR.phase]: step.phase,
+      [ATTR.guard]: step.guard ?? step.kind,
+      'meerkat.rejection.optional': optional,
+      ...(typeof id === 'string' ? { [ATTR.inputId]: id } : {}),
+    });
   }
 
   /** Applies an input to the staged state; a rejection throws the mapped domain error and changes nothing. */
@@ -248,10 +291,15 @@ export class SessionTxn {
     const archived = this.projectBeforeArchive(input);
     const step = reduce(this.state, input, this.scratch);
     if (!step.ok) {
-      if (step.phase === 'Destroyed') throw runtimeDestroyed(this.session.sessionId);
-      const detail = `${this.command}: ${describeRejection(step)}`;
-      if (step.kind === 'NoMatchingTransition') throw invalidPhase(this.command, step.phase, detail);
-      throw guardRejected(step.input, step.phase, step.guard ?? 'unknown', detail);
+      this.traceRejection(step, input, false);
+      const error =
+        step.phase === 'Destroyed'
+          ? runtimeDestroyed(this.session.sessionId)
+          : step.kind === 'NoMatchingTransition'
+            ? invalidPhase(this.command, step.phase, `${this.command}: ${describeRejection(step)}`)
+            : guardRejected(step.input, step.phase, step.guard ?? 'unknown', `${this.command}: ${describeRejection(step)}`);
+      endWithError(this.span, error);
+      throw error;
     }
     this.accept(step, input, reason, archived);
     return step;
@@ -272,7 +320,10 @@ export class SessionTxn {
     if (this.committed) throw internalError(`${this.command}: transaction already committed`);
     const archived = this.projectBeforeArchive(input);
     const step = reduce(this.state, input, this.scratch);
-    if (!step.ok) return null;
+    if (!step.ok) {
+      this.traceRejection(step, input, true);
+      return null;
+    }
     this.accept(step, input, reason, archived);
     return step;
   }
@@ -283,6 +334,15 @@ export class SessionTxn {
     this.effects.push(...step.effects);
     this.transitions.push(step.transition);
     const id = (input as { readonly input_id?: unknown }).input_id;
+    if (this.span.isRecording()) {
+      this.span.addEvent('meerkat.transition', {
+        [ATTR.input]: input.type,
+        [ATTR.arm]: step.transition,
+        'meerkat.from': step.from,
+        'meerkat.to': step.to,
+        ...(typeof id === 'string' ? { [ATTR.inputId]: id } : {}),
+      });
+    }
     if (typeof id === 'string') {
       this.touched.add(id);
       if (reason) this.history.set(id, reason);
@@ -401,7 +461,7 @@ export function terminalOutcomeOf(state: MachineState, id: string): TerminalOutc
   }
 }
 
-function routedSignalOf(e: Effect, s: SessionRuntime, now: number): RoutedSignalDraft[] {
+function routedSignalOf(e: Effect, s: SessionRuntime, now: number, traceContext: string | null): RoutedSignalDraft[] {
   if (e.type !== 'RuntimeBound' && e.type !== 'RuntimeRetired' && e.type !== 'RuntimeDestroyed') return [];
   return [
     {
@@ -410,21 +470,38 @@ function routedSignalOf(e: Effect, s: SessionRuntime, now: number): RoutedSignal
       runtime_id: s.runtimeId,
       agent_runtime_id: e.agent_runtime_id,
       fence_token: e.fence_token,
-      trace_context: null,
+      trace_context: traceContext,
       created_at: now,
     },
   ];
 }
 
 /**
- * What recovery would make of a document: live-only fields normalised away and the
- * admission counter (recovery re-derives it from the input rows) left out. Two documents
- * with the same key recover identically, so an unchanged key needs no rewrite.
+ * Whether two states recover identically (ignoring live-only fields, per-input facts and the
+ * admission counter, which recovery re-derives from the input rows): then the committed
+ * document need not be rewritten. Fields are compared by reference — states share unchanged
+ * parts — so a field that changed and changed back only costs a redundant write.
  */
-function durableKey(machine: MachineState): string {
-  const n = normalizeRecoveredSnapshot(machine);
-  return JSON.stringify({ ...n, next_admission_seq: 0 });
+function sameDurableContent(a: MachineState, b: MachineState): boolean {
+  if (classifyRuntimeLifecycleDurability(a.lifecycle_phase, a.pre_run_phase) !== classifyRuntimeLifecycleDurability(b.lifecycle_phase, b.pre_run_phase)) {
+    return false;
+  }
+  if ((a.drain_phase === 'Running' ? 'Stopped' : a.drain_phase) !== (b.drain_phase === 'Running' ? 'Stopped' : b.drain_phase)) return false;
+  const ra = a as unknown as Record<string, unknown>;
+  const rb = b as unknown as Record<string, unknown>;
+  for (const f of DURABLE_FIELDS) if (ra[f] !== rb[f]) return false;
+  return true;
 }
+
+const NOT_COMPARED = new Set<string>([
+  ...INPUT_FACT_FIELDS,
+  ...LIVE_RUN_FIELDS,
+  'next_admission_seq',
+  'lifecycle_phase',
+  'registration_phase',
+  'drain_phase',
+]);
+const DURABLE_FIELDS = Object.keys(initialMachineState()).filter((f) => !NOT_COMPARED.has(f));
 
 export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);

@@ -39,7 +39,7 @@ export interface DurableSnapshotRestored {
 export type RecoveryEffect = DurableSnapshotRestored;
 
 /** Run/turn fields that describe live execution and do not survive a process. */
-const LIVE_RUN_FIELDS = [
+export const LIVE_RUN_FIELDS = [
   'current_run_id',
   'pre_run_phase',
   'turn_phase',
