@@ -41,6 +41,7 @@ import { PeerInbox } from './peer-inbox.js';
 import { RuntimeLoop, type LoopHost } from './runtime-loop.js';
 import { errorText, isTerminalPhase, SessionRuntime, type LedgerRecord, type SessionTxn } from './session.js';
 import type { BlobStore, RoutedSignal, RuntimeStore, SessionDocument, StoredInputRow } from './store.js';
+import { activeTraceparent } from '../telemetry/kernel-tracing.js';
 
 export interface KernelOptions {
   readonly store: RuntimeStore;
@@ -517,7 +518,7 @@ export class KernelCore implements LoopHost {
         content_blob_id: null,
         runtime_semantics: null,
         history: [],
-        trace_context: null,
+        trace_context: activeTraceparent(),
         created_at: now,
         updated_at: now,
       },

@@ -10,6 +10,8 @@
 import type { Clock } from './clock.js';
 import type { ApplyReport, Executor, RunAssignment, RunControl } from './executor.js';
 import type { SessionRuntime } from './session.js';
+import { context, SpanKind, trace } from '@opentelemetry/api';
+import { ATTR, endWithError, kernelTracer, linksFromTraceContexts, LOOP_CONTEXT } from '../telemetry/kernel-tracing.js';
 
 export type LoopEffect =
   | { readonly kind: 'CancelAfterBoundary'; readonly reason: string }
@@ -51,7 +53,8 @@ export class RuntimeLoop {
     private readonly host: LoopHost,
     private readonly clock: Clock,
   ) {
-    this.done = this.run();
+    // The loop outlives the command that attached it: run it detached from that command's trace.
+    this.done = context.with(LOOP_CONTEXT, () => this.run());
   }
 
   /** True while the loop can still take work. */
@@ -162,6 +165,17 @@ export class RuntimeLoop {
       if (await this.drainEffects()) return true;
       const assignment = await this.host.beginRun(this.session);
       if (!assignment) return false;
+      const runSpan = kernelTracer.startSpan('meerkat.run', {
+        kind: SpanKind.INTERNAL,
+        links: linksFromTraceContexts(assignment.inputs.map((i) => this.session.ledger.get(i.input_id)?.row.trace_context)),
+        attributes: {
+          [ATTR.sessionId]: assignment.session_id,
+          [ATTR.runtimeId]: assignment.runtime_id,
+          [ATTR.runId]: assignment.run_id,
+          [ATTR.inputCount]: assignment.inputs.length,
+        },
+      });
+      const runCtx = trace.setSpan(context.active(), runSpan);
       const abort = new AbortController();
       const current: CurrentRun = { runId: assignment.run_id, abort, cancelAfterBoundary: false };
       this.current = current;
@@ -170,9 +184,10 @@ export class RuntimeLoop {
         cancelAfterBoundaryRequested: () => current.cancelAfterBoundary,
       };
       let report: ApplyReport;
+      const applySpan = kernelTracer.startSpan('meerkat.executor.apply', undefined, runCtx);
       try {
         this.applies += 1;
-        report = await this.executor.apply(assignment, control);
+        report = await context.with(trace.setSpan(runCtx, applySpan), () => this.executor.apply(assignment, control));
         if (abort.signal.aborted && report.status !== 'completed' && report.status !== 'callback_pending') {
           report = { status: 'cancelled' };
         }
@@ -181,7 +196,22 @@ export class RuntimeLoop {
       } finally {
         this.current = null;
       }
-      const { retryAfterMs } = await this.host.finishRun(this.session, assignment, report);
+      if (applySpan.isRecording()) applySpan.setAttribute(ATTR.reportStatus, report.status);
+      applySpan.end();
+      const commitSpan = kernelTracer.startSpan('meerkat.boundary_commit', undefined, runCtx);
+      let retryAfterMs: number | null;
+      try {
+        ({ retryAfterMs } = await context.with(trace.setSpan(runCtx, commitSpan), () =>
+          this.host.finishRun(this.session, assignment, report),
+        ));
+      } catch (e) {
+        endWithError(commitSpan, e);
+        endWithError(runSpan, e);
+        throw e;
+      }
+      commitSpan.end();
+      if (runSpan.isRecording()) runSpan.setAttribute(ATTR.reportStatus, report.status);
+      runSpan.end();
       if (retryAfterMs !== null) {
         await this.waitForSignal(retryAfterMs);
         if (this.closing) return true;

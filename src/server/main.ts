@@ -7,19 +7,32 @@
  * Logs are pino JSON lines on stdout. SIGTERM or SIGINT shuts down gracefully within the grace
  * period (server.ts) and exits 0; a second signal, or a shutdown that overruns the grace period
  * by more than {@link HARD_EXIT_MARGIN_MS}, exits 1 at once.
+ *
+ * OpenTelemetry (README "Observability") starts first, from the `OTEL_*` environment; the store
+ * and server modules (which load `pg` and `@grpc/grpc-js`) are imported only afterwards so the
+ * instrumentations can patch them. Shutdown flushes the exporters.
  */
 import { pino } from 'pino';
-import { MeerkatMachine } from '../kernel/machine.js';
-import { createStores } from '../store/index.js';
-import { loadConfig } from './config.js';
-import { createKernelServer, type KernelServer } from './server.js';
+import { shutdownTelemetry, startTelemetry } from '../telemetry/setup.js';
+import type { KernelServer } from './server.js';
 
 /** Time past the grace period after which the process exits regardless. */
 export const HARD_EXIT_MARGIN_MS = 5_000;
 
 async function main(): Promise<void> {
+  const telemetry = await startTelemetry();
+  // config.js imports server.js: every module that reaches grpc-js or pg loads after startTelemetry.
+  const [{ loadConfig }, { MeerkatMachine }, { createStores }, { createKernelServer }] = await Promise.all([
+    import('./config.js'),
+    import('../kernel/machine.js'),
+    import('../store/index.js'),
+    import('./server.js'),
+  ]);
   const config = loadConfig();
   const logger = pino({ level: config.logLevel, base: { service: 'meerkat-kernel', pid: process.pid } });
+  if (telemetry.enabled) {
+    logger.info({ traces: telemetry.traces, metrics: telemetry.metrics, service: telemetry.serviceName }, 'opentelemetry enabled');
+  }
   const stores = await createStores({
     ...(config.databaseUrl !== null ? { databaseUrl: config.databaseUrl } : {}),
     dataDir: config.dataDir,
@@ -34,6 +47,7 @@ async function main(): Promise<void> {
     logger.fatal({ err: e, listen: config.listen }, 'cannot listen');
     await kernel.close();
     await stores.close();
+    await shutdownTelemetry();
     process.exit(1);
   }
   logger.info({ listen: server.address, port: server.port, store: stores.kind }, `meerkat kernel listening on ${server.address}`);
@@ -52,7 +66,8 @@ async function main(): Promise<void> {
     }, config.shutdownGraceMs + HARD_EXIT_MARGIN_MS);
     hard.unref();
     server.shutdown(config.shutdownGraceMs).then(
-      ({ clean }) => {
+      async ({ clean }) => {
+        await shutdownTelemetry();
         logger.info({ clean }, 'bye');
         logger.flush();
         process.exit(0);
