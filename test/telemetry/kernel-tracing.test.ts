@@ -26,7 +26,7 @@ afterAll(async () => {
   context.disable();
 });
 
-afterEach(() => exporter.reset());
+afterEach(() => exporter['reset']());
 
 const parentOf = (s: ReadableSpan): string | undefined => s.parentSpanContext?.spanId;
 const traceparentOf = (sc: SpanContext): string => `00-${sc.traceId}-${sc.spanId}-0${sc.traceFlags}`;
@@ -114,7 +114,7 @@ describe('kernel tracing', () => {
     const k = MeerkatMachine.inMemory();
     const s = newId();
     await k.session.ensureSessionWithExecutor(s, 'echo');
-    exporter.reset();
+    exporter['reset']();
     const tx = k.core.session(s).begin('Probe');
     expect(tx.tryApply({ type: 'StageForRun', input_id: newId(), run_id: newId() })).toBeNull();
     expect(() => tx.apply({ type: 'StageForRun', input_id: newId(), run_id: newId() })).toThrow();
