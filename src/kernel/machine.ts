@@ -17,6 +17,7 @@
  * ```
  */
 import { systemClock, type Clock } from './clock.js';
+import { CompositionCommands } from './commands/composition.js';
 import { ControlCommands } from './commands/control.js';
 import { DrainCommands, DrainLocalCommands } from './commands/drain.js';
 import { IngressCommands } from './commands/ingress.js';
@@ -61,6 +62,8 @@ export class MeerkatMachine {
   readonly ingress: IngressCommands;
   readonly legacyRun: LegacyRunCommands;
   readonly queries: QueryCommands;
+  /** Routed input delivery from the mob sidecar (mob.md §1). */
+  readonly composition: CompositionCommands;
   /** Internals shared by the groups (for the server layer and tests). */
   readonly core: KernelCore;
 
@@ -83,6 +86,7 @@ export class MeerkatMachine {
     this.ingress = new IngressCommands(this.core);
     this.legacyRun = new LegacyRunCommands(this.core);
     this.queries = new QueryCommands(this.core);
+    this.composition = new CompositionCommands(this.core);
     const interval = options.retentionIntervalMs ?? 10 * 60 * 1000;
     if (interval > 0) {
       const window = options.retentionWindowMs ?? 24 * 60 * 60 * 1000;

@@ -10,20 +10,27 @@
  *
  * AcknowledgeSignals records a consumer's cursor (never moves back) and returns it.
  *
+ * DeliverRoutedInput maps the request's `route` oneof onto `kernel.composition.deliverRoutedInput`;
+ * a refusal (including a malformed route body) is the `refusal` answer, not a gRPC error. Only an
+ * unset `route` is INVALID_ARGUMENT.
+ *
  * Store failures are STORE_UNAVAILABLE (retryable).
  */
 import type * as grpc from '@grpc/grpc-js';
 import type {
   CompositionServiceServer,
+  DeliverRoutedInputRequest,
+  DeliverRoutedInputResponse,
   StreamSignalsRequest,
   StreamSignalsResponse,
 } from '../gen/meerkat/kernel/v1/composition.js';
+import type { RoutedInput, RoutedInputResult } from '../kernel/commands/composition.js';
 import { invalidArgument, KernelError, type FieldViolation } from '../kernel/errors.js';
 import { MAX_SHORT_STRING } from '../kernel/input.js';
 import type { RoutedSignal } from '../kernel/store.js';
 import type { ServerContext } from './context.js';
 import { serverStreaming, unary } from './handlers.js';
-import { routedSignalToProto } from './mapping.js';
+import { inputFromProto, routedSignalToProto } from './mapping.js';
 
 const S = 'CompositionService';
 
@@ -72,6 +79,19 @@ export function createCompositionService(ctx: ServerContext): CompositionService
       await storeCall('acknowledging signals', () => store.acknowledgeSignals(req.consumer, req.sequence));
       return { acknowledged_sequence: await storeCall('reading the consumer cursor', () => store.signalCursor(req.consumer)) };
     }),
+
+    deliverRoutedInput: unary(ctx, `${S}.DeliverRoutedInput`, async (req) => {
+      const route = req.route;
+      if (route === undefined) throw invalidArgument([{ field: 'route', description: 'is required' }]);
+      let routed: RoutedInput;
+      try {
+        routed = routedInputFromProto(route);
+      } catch (e) {
+        if (e instanceof KernelError) return { result: { $case: 'refusal', refusal: { code: e.code, message: e.message } } };
+        throw e;
+      }
+      return routedResultToProto(await ctx.kernel.composition.deliverRoutedInput(routed));
+    }),
   };
 
   /** Subscribes after `from`; pauses on a full write buffer and resubscribes after the last written sequence. */
@@ -108,4 +128,55 @@ export function createCompositionService(ctx: ServerContext): CompositionService
     for (const event of ['cancelled', 'close', 'finish', 'error']) call.on(event, stop);
     subscribe();
   }
+}
+
+type Route = NonNullable<DeliverRoutedInputRequest['route']>;
+
+/** Proto route → kernel route; `fence_token` stays absent when unset so the kernel names it. */
+function routedInputFromProto(route: Route): RoutedInput {
+  switch (route.$case) {
+    case 'request_runtime_binding': {
+      const r = route.request_runtime_binding;
+      return {
+        kind: 'RequestRuntimeBinding',
+        session_id: r.session_id,
+        agent_runtime_id: r.agent_runtime_id,
+        fence_token: r.fence_token as number,
+        generation: r.generation ?? null,
+      };
+    }
+    case 'request_runtime_ingress': {
+      const r = route.request_runtime_ingress;
+      return {
+        kind: 'RequestRuntimeIngress',
+        session_id: r.session_id,
+        agent_runtime_id: r.agent_runtime_id,
+        fence_token: r.fence_token as number,
+        generation: r.generation ?? null,
+        work_id: r.work_id,
+        input: inputFromProto(r.input, 'request_runtime_ingress.input'),
+      };
+    }
+    case 'request_runtime_retire':
+      return { kind: 'RequestRuntimeRetire', session_id: route.request_runtime_retire.session_id };
+    case 'request_runtime_destroy':
+      return { kind: 'RequestRuntimeDestroy', session_id: route.request_runtime_destroy.session_id };
+    case 'detach_session_ingress':
+      return { kind: 'DetachSessionIngress', session_id: route.detach_session_ingress.session_id };
+  }
+}
+
+function routedResultToProto(r: RoutedInputResult): DeliverRoutedInputResponse {
+  if (!r.accepted) return { result: { $case: 'refusal', refusal: { code: r.code, message: r.message } } };
+  return {
+    result: {
+      $case: 'accepted',
+      accepted: {
+        session_id: r.session_id,
+        input_id: r.input_id,
+        deduplicated: r.deduplicated,
+        inputs_abandoned: r.inputs_abandoned,
+      },
+    },
+  };
 }

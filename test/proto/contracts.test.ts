@@ -93,11 +93,11 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   IngressService: ['AcceptWithCompletion', 'AcceptWithoutWake', 'WatchInput'],
   RunService: ['Prepare', 'Commit', 'Fail'],
   ExecutorService: ['Attach'],
-  CompositionService: ['StreamSignals', 'AcknowledgeSignals'],
+  CompositionService: ['StreamSignals', 'AcknowledgeSignals', 'DeliverRoutedInput'],
 };
 
-/** RPCs that are not seed commands (decisions 5, 6, 10). */
-const EXTRA_RPCS = ['WatchInput', 'Attach', 'StreamSignals', 'AcknowledgeSignals'] as const;
+/** RPCs that are not seed commands (decisions 5, 6, 10; DeliverRoutedInput: mob.md §1 routed input). */
+const EXTRA_RPCS = ['WatchInput', 'Attach', 'StreamSignals', 'AcknowledgeSignals', 'DeliverRoutedInput'] as const;
 
 /** Streaming shape of every non-unary RPC: [requestStream, responseStream]. */
 const STREAMING: Readonly<Record<string, readonly [boolean, boolean]>> = {
@@ -156,7 +156,7 @@ describe('gRPC contracts', () => {
     expect(missing).toEqual([]);
   });
 
-  it('has the extra RPCs: WatchInput, Attach, StreamSignals, AcknowledgeSignals', () => {
+  it('has the extra RPCs: WatchInput, Attach, StreamSignals, AcknowledgeSignals, DeliverRoutedInput', () => {
     const rpcs = new Set(generatedRpcs().map((r) => r.rpc));
     for (const name of EXTRA_RPCS) expect(rpcs.has(name), name).toBe(true);
   });

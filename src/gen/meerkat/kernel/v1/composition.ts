@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { Input } from "./types.js";
 
 export const protobufPackage = "meerkat.kernel.v1";
 
@@ -136,6 +137,117 @@ export interface AcknowledgeSignalsRequest {
 export interface AcknowledgeSignalsResponse {
   /** The acknowledged cursor (the maximum of the previous cursor and the request's sequence). */
   acknowledged_sequence: number;
+}
+
+/** `RequestRuntimeBinding` → PrepareBindings with the session's registered runtime epoch. */
+export interface RequestRuntimeBindingRoute {
+  /** The registered session (UUID v7). */
+  session_id: string;
+  /** The agent runtime id to bind (non-empty). */
+  agent_runtime_id: string;
+  /** The binding's fence token (≥ 0); required: unset is INVALID_ARGUMENT naming `fence_token`. */
+  fence_token?:
+    | number
+    | undefined;
+  /** The binding generation (≥ 0), if any. */
+  generation?: number | undefined;
+}
+
+/** `RequestRuntimeIngress` → Ingest (exact placement check) then admission of `input`. */
+export interface RequestRuntimeIngressRoute {
+  /** The registered session (UUID v7). */
+  session_id: string;
+  /** The bound agent runtime id; must equal the active binding. */
+  agent_runtime_id: string;
+  /** The binding's fence token; must equal the active one (a stale fence is GUARD_REJECTED). */
+  fence_token?:
+    | number
+    | undefined;
+  /** The binding generation; must equal the active one (unset matches an unset generation). */
+  generation?:
+    | number
+    | undefined;
+  /** The mob's work id (non-empty). */
+  work_id: string;
+  /** The input to admit. */
+  input?: Input | undefined;
+}
+
+/** `RequestRuntimeRetire` → Retire (RuntimeRetired signal). */
+export interface RequestRuntimeRetireRoute {
+  /** The registered session (UUID v7). */
+  session_id: string;
+}
+
+/** `RequestRuntimeDestroy` → Destroy (RuntimeDestroyed signal). */
+export interface RequestRuntimeDestroyRoute {
+  /** The registered session (UUID v7). */
+  session_id: string;
+}
+
+/** Session-ingress detach before a retire (mob.md §1.9) → SetPeerIngressContext{keep_alive=false}. */
+export interface DetachSessionIngressRoute {
+  /** The registered session (UUID v7). */
+  session_id: string;
+}
+
+/** One routed input. */
+export interface DeliverRoutedInputRequest {
+  /** Exactly one route; unset is INVALID_ARGUMENT. */
+  route?:
+    | //
+    /** Bind the session's runtime. */
+    { $case: "request_runtime_binding"; request_runtime_binding: RequestRuntimeBindingRoute }
+    | //
+    /** Deliver routed work to the bound runtime. */
+    { $case: "request_runtime_ingress"; request_runtime_ingress: RequestRuntimeIngressRoute }
+    | //
+    /** Retire the runtime. */
+    { $case: "request_runtime_retire"; request_runtime_retire: RequestRuntimeRetireRoute }
+    | //
+    /** Destroy the runtime. */
+    { $case: "request_runtime_destroy"; request_runtime_destroy: RequestRuntimeDestroyRoute }
+    | //
+    /** Detach the session-owned peer ingress. */
+    { $case: "detach_session_ingress"; detach_session_ingress: DetachSessionIngressRoute }
+    | undefined;
+}
+
+/** The route was applied and committed. */
+export interface RoutedInputAccepted {
+  /** The session the route addressed. */
+  session_id: string;
+  /** Ingress only: the admitted input id (the existing one when deduplicated). */
+  input_id?:
+    | string
+    | undefined;
+  /** Ingress only: the input joined an existing input with the same idempotency key. */
+  deduplicated?:
+    | boolean
+    | undefined;
+  /** Retire / destroy only: inputs abandoned by the route. */
+  inputs_abandoned?: number | undefined;
+}
+
+/** The route was refused; nothing changed. The sidecar folds it into its Resolve…Refusal input. */
+export interface RoutedInputRefusal {
+  /** The kernel error code (e.g. `GUARD_REJECTED`, `SESSION_NOT_FOUND`, `INVALID_ARGUMENT`). */
+  code: string;
+  /** Human-readable reason (names the offending field or guard). */
+  message: string;
+}
+
+/** The answer to a routed input. */
+export interface DeliverRoutedInputResponse {
+  /** Exactly one is set. */
+  result?:
+    | //
+    /** Applied. */
+    { $case: "accepted"; accepted: RoutedInputAccepted }
+    | //
+    /** Refused (no change). */
+    { $case: "refusal"; refusal: RoutedInputRefusal }
+    | undefined;
 }
 
 function createBaseRoutedSignal(): RoutedSignal {
@@ -668,6 +780,1075 @@ export const AcknowledgeSignalsResponse: MessageFns<AcknowledgeSignalsResponse> 
   },
 };
 
+function createBaseRequestRuntimeBindingRoute(): RequestRuntimeBindingRoute {
+  return { session_id: "", agent_runtime_id: "", fence_token: undefined, generation: undefined };
+}
+
+export const RequestRuntimeBindingRoute: MessageFns<RequestRuntimeBindingRoute> = {
+  encode(message: RequestRuntimeBindingRoute, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.session_id !== "") {
+      writer.uint32(10).string(message.session_id);
+    }
+    if (message.agent_runtime_id !== "") {
+      writer.uint32(18).string(message.agent_runtime_id);
+    }
+    if (message.fence_token !== undefined) {
+      writer.uint32(24).int64(message.fence_token);
+    }
+    if (message.generation !== undefined) {
+      writer.uint32(32).int64(message.generation);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RequestRuntimeBindingRoute {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRequestRuntimeBindingRoute();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.session_id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.agent_runtime_id = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.fence_token = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.generation = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RequestRuntimeBindingRoute {
+    return {
+      session_id: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      agent_runtime_id: isSet(object.agentRuntimeId)
+        ? globalThis.String(object.agentRuntimeId)
+        : isSet(object.agent_runtime_id)
+        ? globalThis.String(object.agent_runtime_id)
+        : "",
+      fence_token: isSet(object.fenceToken)
+        ? globalThis.Number(object.fenceToken)
+        : isSet(object.fence_token)
+        ? globalThis.Number(object.fence_token)
+        : undefined,
+      generation: isSet(object.generation) ? globalThis.Number(object.generation) : undefined,
+    };
+  },
+
+  toJSON(message: RequestRuntimeBindingRoute): unknown {
+    const obj: any = {};
+    if (message.session_id !== "") {
+      obj.sessionId = message.session_id;
+    }
+    if (message.agent_runtime_id !== "") {
+      obj.agentRuntimeId = message.agent_runtime_id;
+    }
+    if (message.fence_token !== undefined) {
+      obj.fenceToken = Math.round(message.fence_token);
+    }
+    if (message.generation !== undefined) {
+      obj.generation = Math.round(message.generation);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RequestRuntimeBindingRoute>, I>>(base?: I): RequestRuntimeBindingRoute {
+    return RequestRuntimeBindingRoute.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RequestRuntimeBindingRoute>, I>>(object: I): RequestRuntimeBindingRoute {
+    const message = createBaseRequestRuntimeBindingRoute();
+    message.session_id = object.session_id ?? "";
+    message.agent_runtime_id = object.agent_runtime_id ?? "";
+    message.fence_token = object.fence_token ?? undefined;
+    message.generation = object.generation ?? undefined;
+    return message;
+  },
+};
+
+function createBaseRequestRuntimeIngressRoute(): RequestRuntimeIngressRoute {
+  return {
+    session_id: "",
+    agent_runtime_id: "",
+    fence_token: undefined,
+    generation: undefined,
+    work_id: "",
+    input: undefined,
+  };
+}
+
+export const RequestRuntimeIngressRoute: MessageFns<RequestRuntimeIngressRoute> = {
+  encode(message: RequestRuntimeIngressRoute, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.session_id !== "") {
+      writer.uint32(10).string(message.session_id);
+    }
+    if (message.agent_runtime_id !== "") {
+      writer.uint32(18).string(message.agent_runtime_id);
+    }
+    if (message.fence_token !== undefined) {
+      writer.uint32(24).int64(message.fence_token);
+    }
+    if (message.generation !== undefined) {
+      writer.uint32(32).int64(message.generation);
+    }
+    if (message.work_id !== "") {
+      writer.uint32(42).string(message.work_id);
+    }
+    if (message.input !== undefined) {
+      Input.encode(message.input, writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RequestRuntimeIngressRoute {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRequestRuntimeIngressRoute();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.session_id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.agent_runtime_id = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.fence_token = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.generation = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.work_id = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.input = Input.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RequestRuntimeIngressRoute {
+    return {
+      session_id: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      agent_runtime_id: isSet(object.agentRuntimeId)
+        ? globalThis.String(object.agentRuntimeId)
+        : isSet(object.agent_runtime_id)
+        ? globalThis.String(object.agent_runtime_id)
+        : "",
+      fence_token: isSet(object.fenceToken)
+        ? globalThis.Number(object.fenceToken)
+        : isSet(object.fence_token)
+        ? globalThis.Number(object.fence_token)
+        : undefined,
+      generation: isSet(object.generation) ? globalThis.Number(object.generation) : undefined,
+      work_id: isSet(object.workId)
+        ? globalThis.String(object.workId)
+        : isSet(object.work_id)
+        ? globalThis.String(object.work_id)
+        : "",
+      input: isSet(object.input) ? Input.fromJSON(object.input) : undefined,
+    };
+  },
+
+  toJSON(message: RequestRuntimeIngressRoute): unknown {
+    const obj: any = {};
+    if (message.session_id !== "") {
+      obj.sessionId = message.session_id;
+    }
+    if (message.agent_runtime_id !== "") {
+      obj.agentRuntimeId = message.agent_runtime_id;
+    }
+    if (message.fence_token !== undefined) {
+      obj.fenceToken = Math.round(message.fence_token);
+    }
+    if (message.generation !== undefined) {
+      obj.generation = Math.round(message.generation);
+    }
+    if (message.work_id !== "") {
+      obj.workId = message.work_id;
+    }
+    if (message.input !== undefined) {
+      obj.input = Input.toJSON(message.input);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RequestRuntimeIngressRoute>, I>>(base?: I): RequestRuntimeIngressRoute {
+    return RequestRuntimeIngressRoute.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RequestRuntimeIngressRoute>, I>>(object: I): RequestRuntimeIngressRoute {
+    const message = createBaseRequestRuntimeIngressRoute();
+    message.session_id = object.session_id ?? "";
+    message.agent_runtime_id = object.agent_runtime_id ?? "";
+    message.fence_token = object.fence_token ?? undefined;
+    message.generation = object.generation ?? undefined;
+    message.work_id = object.work_id ?? "";
+    message.input = (object.input !== undefined && object.input !== null) ? Input.fromPartial(object.input) : undefined;
+    return message;
+  },
+};
+
+function createBaseRequestRuntimeRetireRoute(): RequestRuntimeRetireRoute {
+  return { session_id: "" };
+}
+
+export const RequestRuntimeRetireRoute: MessageFns<RequestRuntimeRetireRoute> = {
+  encode(message: RequestRuntimeRetireRoute, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.session_id !== "") {
+      writer.uint32(10).string(message.session_id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RequestRuntimeRetireRoute {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRequestRuntimeRetireRoute();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.session_id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RequestRuntimeRetireRoute {
+    return {
+      session_id: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RequestRuntimeRetireRoute): unknown {
+    const obj: any = {};
+    if (message.session_id !== "") {
+      obj.sessionId = message.session_id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RequestRuntimeRetireRoute>, I>>(base?: I): RequestRuntimeRetireRoute {
+    return RequestRuntimeRetireRoute.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RequestRuntimeRetireRoute>, I>>(object: I): RequestRuntimeRetireRoute {
+    const message = createBaseRequestRuntimeRetireRoute();
+    message.session_id = object.session_id ?? "";
+    return message;
+  },
+};
+
+function createBaseRequestRuntimeDestroyRoute(): RequestRuntimeDestroyRoute {
+  return { session_id: "" };
+}
+
+export const RequestRuntimeDestroyRoute: MessageFns<RequestRuntimeDestroyRoute> = {
+  encode(message: RequestRuntimeDestroyRoute, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.session_id !== "") {
+      writer.uint32(10).string(message.session_id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RequestRuntimeDestroyRoute {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRequestRuntimeDestroyRoute();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.session_id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RequestRuntimeDestroyRoute {
+    return {
+      session_id: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RequestRuntimeDestroyRoute): unknown {
+    const obj: any = {};
+    if (message.session_id !== "") {
+      obj.sessionId = message.session_id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RequestRuntimeDestroyRoute>, I>>(base?: I): RequestRuntimeDestroyRoute {
+    return RequestRuntimeDestroyRoute.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RequestRuntimeDestroyRoute>, I>>(object: I): RequestRuntimeDestroyRoute {
+    const message = createBaseRequestRuntimeDestroyRoute();
+    message.session_id = object.session_id ?? "";
+    return message;
+  },
+};
+
+function createBaseDetachSessionIngressRoute(): DetachSessionIngressRoute {
+  return { session_id: "" };
+}
+
+export const DetachSessionIngressRoute: MessageFns<DetachSessionIngressRoute> = {
+  encode(message: DetachSessionIngressRoute, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.session_id !== "") {
+      writer.uint32(10).string(message.session_id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DetachSessionIngressRoute {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDetachSessionIngressRoute();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.session_id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DetachSessionIngressRoute {
+    return {
+      session_id: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DetachSessionIngressRoute): unknown {
+    const obj: any = {};
+    if (message.session_id !== "") {
+      obj.sessionId = message.session_id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DetachSessionIngressRoute>, I>>(base?: I): DetachSessionIngressRoute {
+    return DetachSessionIngressRoute.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DetachSessionIngressRoute>, I>>(object: I): DetachSessionIngressRoute {
+    const message = createBaseDetachSessionIngressRoute();
+    message.session_id = object.session_id ?? "";
+    return message;
+  },
+};
+
+function createBaseDeliverRoutedInputRequest(): DeliverRoutedInputRequest {
+  return { route: undefined };
+}
+
+export const DeliverRoutedInputRequest: MessageFns<DeliverRoutedInputRequest> = {
+  encode(message: DeliverRoutedInputRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.route?.$case) {
+      case "request_runtime_binding":
+        RequestRuntimeBindingRoute.encode(message.route.request_runtime_binding, writer.uint32(10).fork()).join();
+        break;
+      case "request_runtime_ingress":
+        RequestRuntimeIngressRoute.encode(message.route.request_runtime_ingress, writer.uint32(18).fork()).join();
+        break;
+      case "request_runtime_retire":
+        RequestRuntimeRetireRoute.encode(message.route.request_runtime_retire, writer.uint32(26).fork()).join();
+        break;
+      case "request_runtime_destroy":
+        RequestRuntimeDestroyRoute.encode(message.route.request_runtime_destroy, writer.uint32(34).fork()).join();
+        break;
+      case "detach_session_ingress":
+        DetachSessionIngressRoute.encode(message.route.detach_session_ingress, writer.uint32(42).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeliverRoutedInputRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeliverRoutedInputRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.route = {
+              $case: "request_runtime_binding",
+              request_runtime_binding: RequestRuntimeBindingRoute.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.route = {
+              $case: "request_runtime_ingress",
+              request_runtime_ingress: RequestRuntimeIngressRoute.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.route = {
+              $case: "request_runtime_retire",
+              request_runtime_retire: RequestRuntimeRetireRoute.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.route = {
+              $case: "request_runtime_destroy",
+              request_runtime_destroy: RequestRuntimeDestroyRoute.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.route = {
+              $case: "detach_session_ingress",
+              detach_session_ingress: DetachSessionIngressRoute.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeliverRoutedInputRequest {
+    return {
+      route: isSet(object.requestRuntimeBinding)
+        ? {
+          $case: "request_runtime_binding",
+          request_runtime_binding: RequestRuntimeBindingRoute.fromJSON(object.requestRuntimeBinding),
+        }
+        : isSet(object.request_runtime_binding)
+        ? {
+          $case: "request_runtime_binding",
+          request_runtime_binding: RequestRuntimeBindingRoute.fromJSON(object.request_runtime_binding),
+        }
+        : isSet(object.requestRuntimeIngress)
+        ? {
+          $case: "request_runtime_ingress",
+          request_runtime_ingress: RequestRuntimeIngressRoute.fromJSON(object.requestRuntimeIngress),
+        }
+        : isSet(object.request_runtime_ingress)
+        ? {
+          $case: "request_runtime_ingress",
+          request_runtime_ingress: RequestRuntimeIngressRoute.fromJSON(object.request_runtime_ingress),
+        }
+        : isSet(object.requestRuntimeRetire)
+        ? {
+          $case: "request_runtime_retire",
+          request_runtime_retire: RequestRuntimeRetireRoute.fromJSON(object.requestRuntimeRetire),
+        }
+        : isSet(object.request_runtime_retire)
+        ? {
+          $case: "request_runtime_retire",
+          request_runtime_retire: RequestRuntimeRetireRoute.fromJSON(object.request_runtime_retire),
+        }
+        : isSet(object.requestRuntimeDestroy)
+        ? {
+          $case: "request_runtime_destroy",
+          request_runtime_destroy: RequestRuntimeDestroyRoute.fromJSON(object.requestRuntimeDestroy),
+        }
+        : isSet(object.request_runtime_destroy)
+        ? {
+          $case: "request_runtime_destroy",
+          request_runtime_destroy: RequestRuntimeDestroyRoute.fromJSON(object.request_runtime_destroy),
+        }
+        : isSet(object.detachSessionIngress)
+        ? {
+          $case: "detach_session_ingress",
+          detach_session_ingress: DetachSessionIngressRoute.fromJSON(object.detachSessionIngress),
+        }
+        : isSet(object.detach_session_ingress)
+        ? {
+          $case: "detach_session_ingress",
+          detach_session_ingress: DetachSessionIngressRoute.fromJSON(object.detach_session_ingress),
+        }
+        : undefined,
+    };
+  },
+
+  toJSON(message: DeliverRoutedInputRequest): unknown {
+    const obj: any = {};
+    if (message.route?.$case === "request_runtime_binding") {
+      obj.requestRuntimeBinding = RequestRuntimeBindingRoute.toJSON(message.route.request_runtime_binding);
+    } else if (message.route?.$case === "request_runtime_ingress") {
+      obj.requestRuntimeIngress = RequestRuntimeIngressRoute.toJSON(message.route.request_runtime_ingress);
+    } else if (message.route?.$case === "request_runtime_retire") {
+      obj.requestRuntimeRetire = RequestRuntimeRetireRoute.toJSON(message.route.request_runtime_retire);
+    } else if (message.route?.$case === "request_runtime_destroy") {
+      obj.requestRuntimeDestroy = RequestRuntimeDestroyRoute.toJSON(message.route.request_runtime_destroy);
+    } else if (message.route?.$case === "detach_session_ingress") {
+      obj.detachSessionIngress = DetachSessionIngressRoute.toJSON(message.route.detach_session_ingress);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeliverRoutedInputRequest>, I>>(base?: I): DeliverRoutedInputRequest {
+    return DeliverRoutedInputRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeliverRoutedInputRequest>, I>>(object: I): DeliverRoutedInputRequest {
+    const message = createBaseDeliverRoutedInputRequest();
+    switch (object.route?.$case) {
+      case "request_runtime_binding": {
+        if (object.route?.request_runtime_binding !== undefined && object.route?.request_runtime_binding !== null) {
+          message.route = {
+            $case: "request_runtime_binding",
+            request_runtime_binding: RequestRuntimeBindingRoute.fromPartial(object.route.request_runtime_binding),
+          };
+        }
+        break;
+      }
+      case "request_runtime_ingress": {
+        if (object.route?.request_runtime_ingress !== undefined && object.route?.request_runtime_ingress !== null) {
+          message.route = {
+            $case: "request_runtime_ingress",
+            request_runtime_ingress: RequestRuntimeIngressRoute.fromPartial(object.route.request_runtime_ingress),
+          };
+        }
+        break;
+      }
+      case "request_runtime_retire": {
+        if (object.route?.request_runtime_retire !== undefined && object.route?.request_runtime_retire !== null) {
+          message.route = {
+            $case: "request_runtime_retire",
+            request_runtime_retire: RequestRuntimeRetireRoute.fromPartial(object.route.request_runtime_retire),
+          };
+        }
+        break;
+      }
+      case "request_runtime_destroy": {
+        if (object.route?.request_runtime_destroy !== undefined && object.route?.request_runtime_destroy !== null) {
+          message.route = {
+            $case: "request_runtime_destroy",
+            request_runtime_destroy: RequestRuntimeDestroyRoute.fromPartial(object.route.request_runtime_destroy),
+          };
+        }
+        break;
+      }
+      case "detach_session_ingress": {
+        if (object.route?.detach_session_ingress !== undefined && object.route?.detach_session_ingress !== null) {
+          message.route = {
+            $case: "detach_session_ingress",
+            detach_session_ingress: DetachSessionIngressRoute.fromPartial(object.route.detach_session_ingress),
+          };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseRoutedInputAccepted(): RoutedInputAccepted {
+  return { session_id: "", input_id: undefined, deduplicated: undefined, inputs_abandoned: undefined };
+}
+
+export const RoutedInputAccepted: MessageFns<RoutedInputAccepted> = {
+  encode(message: RoutedInputAccepted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.session_id !== "") {
+      writer.uint32(10).string(message.session_id);
+    }
+    if (message.input_id !== undefined) {
+      writer.uint32(18).string(message.input_id);
+    }
+    if (message.deduplicated !== undefined) {
+      writer.uint32(24).bool(message.deduplicated);
+    }
+    if (message.inputs_abandoned !== undefined) {
+      writer.uint32(32).int64(message.inputs_abandoned);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RoutedInputAccepted {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRoutedInputAccepted();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.session_id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.input_id = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.deduplicated = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.inputs_abandoned = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RoutedInputAccepted {
+    return {
+      session_id: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      input_id: isSet(object.inputId)
+        ? globalThis.String(object.inputId)
+        : isSet(object.input_id)
+        ? globalThis.String(object.input_id)
+        : undefined,
+      deduplicated: isSet(object.deduplicated) ? globalThis.Boolean(object.deduplicated) : undefined,
+      inputs_abandoned: isSet(object.inputsAbandoned)
+        ? globalThis.Number(object.inputsAbandoned)
+        : isSet(object.inputs_abandoned)
+        ? globalThis.Number(object.inputs_abandoned)
+        : undefined,
+    };
+  },
+
+  toJSON(message: RoutedInputAccepted): unknown {
+    const obj: any = {};
+    if (message.session_id !== "") {
+      obj.sessionId = message.session_id;
+    }
+    if (message.input_id !== undefined) {
+      obj.inputId = message.input_id;
+    }
+    if (message.deduplicated !== undefined) {
+      obj.deduplicated = message.deduplicated;
+    }
+    if (message.inputs_abandoned !== undefined) {
+      obj.inputsAbandoned = Math.round(message.inputs_abandoned);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RoutedInputAccepted>, I>>(base?: I): RoutedInputAccepted {
+    return RoutedInputAccepted.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RoutedInputAccepted>, I>>(object: I): RoutedInputAccepted {
+    const message = createBaseRoutedInputAccepted();
+    message.session_id = object.session_id ?? "";
+    message.input_id = object.input_id ?? undefined;
+    message.deduplicated = object.deduplicated ?? undefined;
+    message.inputs_abandoned = object.inputs_abandoned ?? undefined;
+    return message;
+  },
+};
+
+function createBaseRoutedInputRefusal(): RoutedInputRefusal {
+  return { code: "", message: "" };
+}
+
+export const RoutedInputRefusal: MessageFns<RoutedInputRefusal> = {
+  encode(message: RoutedInputRefusal, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== "") {
+      writer.uint32(10).string(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RoutedInputRefusal {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRoutedInputRefusal();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RoutedInputRefusal {
+    return {
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: RoutedInputRefusal): unknown {
+    const obj: any = {};
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RoutedInputRefusal>, I>>(base?: I): RoutedInputRefusal {
+    return RoutedInputRefusal.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RoutedInputRefusal>, I>>(object: I): RoutedInputRefusal {
+    const message = createBaseRoutedInputRefusal();
+    message.code = object.code ?? "";
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
+function createBaseDeliverRoutedInputResponse(): DeliverRoutedInputResponse {
+  return { result: undefined };
+}
+
+export const DeliverRoutedInputResponse: MessageFns<DeliverRoutedInputResponse> = {
+  encode(message: DeliverRoutedInputResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.result?.$case) {
+      case "accepted":
+        RoutedInputAccepted.encode(message.result.accepted, writer.uint32(10).fork()).join();
+        break;
+      case "refusal":
+        RoutedInputRefusal.encode(message.result.refusal, writer.uint32(18).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeliverRoutedInputResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeliverRoutedInputResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.result = { $case: "accepted", accepted: RoutedInputAccepted.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.result = { $case: "refusal", refusal: RoutedInputRefusal.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeliverRoutedInputResponse {
+    return {
+      result: isSet(object.accepted)
+        ? { $case: "accepted", accepted: RoutedInputAccepted.fromJSON(object.accepted) }
+        : isSet(object.refusal)
+        ? { $case: "refusal", refusal: RoutedInputRefusal.fromJSON(object.refusal) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: DeliverRoutedInputResponse): unknown {
+    const obj: any = {};
+    if (message.result?.$case === "accepted") {
+      obj.accepted = RoutedInputAccepted.toJSON(message.result.accepted);
+    } else if (message.result?.$case === "refusal") {
+      obj.refusal = RoutedInputRefusal.toJSON(message.result.refusal);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeliverRoutedInputResponse>, I>>(base?: I): DeliverRoutedInputResponse {
+    return DeliverRoutedInputResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeliverRoutedInputResponse>, I>>(object: I): DeliverRoutedInputResponse {
+    const message = createBaseDeliverRoutedInputResponse();
+    switch (object.result?.$case) {
+      case "accepted": {
+        if (object.result?.accepted !== undefined && object.result?.accepted !== null) {
+          message.result = { $case: "accepted", accepted: RoutedInputAccepted.fromPartial(object.result.accepted) };
+        }
+        break;
+      }
+      case "refusal": {
+        if (object.result?.refusal !== undefined && object.result?.refusal !== null) {
+          message.result = { $case: "refusal", refusal: RoutedInputRefusal.fromPartial(object.result.refusal) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
 /**
  * Routed signals (RuntimeBound, RuntimeRetired, RuntimeDestroyed) are written in the same
  * transaction as the state change that emits them, with a global gap-free sequence. Consumers
@@ -677,6 +1858,9 @@ export const AcknowledgeSignalsResponse: MessageFns<AcknowledgeSignalsResponse> 
  * Error reasons:
  *   StreamSignals        INVALID_ARGUMENT (negative sequence, bad consumer name), STORE_UNAVAILABLE
  *   AcknowledgeSignals   INVALID_ARGUMENT (empty consumer, negative sequence), STORE_UNAVAILABLE
+ *   DeliverRoutedInput   INVALID_ARGUMENT only when no route is set; every kernel refusal of a set
+ *                        route (INVALID_ARGUMENT, SESSION_NOT_FOUND, RUNTIME_DESTROYED, INVALID_PHASE,
+ *                        GUARD_REJECTED, ADMISSION_REJECTED, STORE_UNAVAILABLE) is a `Refusal` answer
  */
 export type CompositionServiceService = typeof CompositionServiceService;
 export const CompositionServiceService = {
@@ -706,6 +1890,24 @@ export const CompositionServiceService = {
       Buffer.from(AcknowledgeSignalsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): AcknowledgeSignalsResponse => AcknowledgeSignalsResponse.decode(value),
   },
+  /**
+   * Delivers one mob→kernel routed input (mob.md §1): RequestRuntimeBinding → PrepareBindings,
+   * RequestRuntimeIngress → Ingest (+ admission), RequestRuntimeRetire → Retire,
+   * RequestRuntimeDestroy → Destroy, DetachSessionIngress → SetPeerIngressContext{keep_alive=false}.
+   * A refused route is an answer (`result.refusal`) that changed nothing; routed signals of an
+   * accepted route are in the outbox (StreamSignals) when the call returns.
+   */
+  deliverRoutedInput: {
+    path: "/meerkat.kernel.v1.CompositionService/DeliverRoutedInput" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeliverRoutedInputRequest): Buffer =>
+      Buffer.from(DeliverRoutedInputRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeliverRoutedInputRequest => DeliverRoutedInputRequest.decode(value),
+    responseSerialize: (value: DeliverRoutedInputResponse): Buffer =>
+      Buffer.from(DeliverRoutedInputResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeliverRoutedInputResponse => DeliverRoutedInputResponse.decode(value),
+  },
 } as const;
 
 export interface CompositionServiceServer extends UntypedServiceImplementation {
@@ -716,6 +1918,14 @@ export interface CompositionServiceServer extends UntypedServiceImplementation {
   streamSignals: handleServerStreamingCall<StreamSignalsRequest, StreamSignalsResponse>;
   /** Records that a consumer processed every signal up to a sequence (never moves back). */
   acknowledgeSignals: handleUnaryCall<AcknowledgeSignalsRequest, AcknowledgeSignalsResponse>;
+  /**
+   * Delivers one mob→kernel routed input (mob.md §1): RequestRuntimeBinding → PrepareBindings,
+   * RequestRuntimeIngress → Ingest (+ admission), RequestRuntimeRetire → Retire,
+   * RequestRuntimeDestroy → Destroy, DetachSessionIngress → SetPeerIngressContext{keep_alive=false}.
+   * A refused route is an answer (`result.refusal`) that changed nothing; routed signals of an
+   * accepted route are in the outbox (StreamSignals) when the call returns.
+   */
+  deliverRoutedInput: handleUnaryCall<DeliverRoutedInputRequest, DeliverRoutedInputResponse>;
 }
 
 export interface CompositionServiceClient extends Client {
@@ -747,6 +1957,28 @@ export interface CompositionServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AcknowledgeSignalsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Delivers one mob→kernel routed input (mob.md §1): RequestRuntimeBinding → PrepareBindings,
+   * RequestRuntimeIngress → Ingest (+ admission), RequestRuntimeRetire → Retire,
+   * RequestRuntimeDestroy → Destroy, DetachSessionIngress → SetPeerIngressContext{keep_alive=false}.
+   * A refused route is an answer (`result.refusal`) that changed nothing; routed signals of an
+   * accepted route are in the outbox (StreamSignals) when the call returns.
+   */
+  deliverRoutedInput(
+    request: DeliverRoutedInputRequest,
+    callback: (error: ServiceError | null, response: DeliverRoutedInputResponse) => void,
+  ): ClientUnaryCall;
+  deliverRoutedInput(
+    request: DeliverRoutedInputRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeliverRoutedInputResponse) => void,
+  ): ClientUnaryCall;
+  deliverRoutedInput(
+    request: DeliverRoutedInputRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeliverRoutedInputResponse) => void,
   ): ClientUnaryCall;
 }
 
