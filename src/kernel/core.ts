@@ -517,6 +517,7 @@ export class KernelCore implements LoopHost {
         input: { ...input },
         content_blob_id: null,
         runtime_semantics: null,
+        terminal_completion: null,
         history: [],
         trace_context: activeTraceparent(),
         created_at: now,
@@ -787,6 +788,7 @@ export class KernelCore implements LoopHost {
       }
     }
     this.archiveTerminal(tx, [...outcomes.keys()]);
+    for (const [id, outcome] of outcomes) if (tx.state.input_phases[id] !== 'Queued') tx.completions.set(id, outcome);
     await this.commit(session, tx);
     for (const [id, outcome] of outcomes) session.waiters.resolve(id, outcome);
     return { retryAfterMs };
@@ -986,6 +988,7 @@ export function isTerminalRow(row: StoredInputRow): boolean {
 
 /** The outcome a waiter gets when it attaches to an input that is already terminal. */
 export function terminalRowOutcome(row: StoredInputRow): CompletionOutcome {
+  if (row.terminal_completion) return row.terminal_completion;
   const t = row.terminal_outcome;
   if (!t) return { kind: 'wait_error', error: 'AuthorityUnavailable', message: 'input is not terminal' };
   switch (t.outcome_type) {

@@ -26,7 +26,7 @@ import { classifyRuntimeLifecycleDurability, visibleRuntimePhase } from '../mach
 import { checkInvariants } from '../machine/invariants.js';
 import { LIVE_RUN_FIELDS } from '../machine/arms/recovery.js';
 import type { Clock } from './clock.js';
-import { CompletionRegistry } from './completion.js';
+import { CompletionRegistry, type CompletionOutcome } from './completion.js';
 import { guardRejected, internalError, invalidPhase, KernelError, runtimeDestroyed } from './errors.js';
 import { MutationGate } from './gate.js';
 import type { AdmissionInputKind, ValidatedInput } from './input.js';
@@ -189,7 +189,9 @@ export class SessionRuntime {
       const rec = tx.newRecords.get(id) ?? this.ledger.get(id);
       if (!rec) continue;
       const archived = id in tx.state.input_phases ? undefined : tx.archivedRows.get(id);
-      const row = archived ?? projectRow(tx.state, rec, now, tx.history.get(id) ?? null);
+      const projected = archived ?? projectRow(tx.state, rec, now, tx.history.get(id) ?? null);
+      const completion = tx.completions.get(id);
+      const row = completion ? { ...projected, terminal_completion: completion } : projected;
       if (row !== rec.row || tx.newRecords.has(id)) {
         rows.push(row);
         records.set(id, { ...rec, row });
@@ -251,6 +253,8 @@ export class SessionTxn {
   readonly newRecords = new Map<string, LedgerRecord>();
   readonly history = new Map<string, string>();
   readonly archivedKeys = new Map<string, string>();
+  /** Completions this transaction's runs produced, recorded on the inputs' rows. */
+  readonly completions = new Map<string, CompletionOutcome>();
   /** Input rows this transaction deletes from the store. */
   readonly deletedInputs = new Set<string>();
   /** For inputs archived in this transaction: their row projected just before archival. */

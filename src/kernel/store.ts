@@ -15,6 +15,7 @@ import type {
   RuntimeBoundary,
   RuntimeExecutionKind,
 } from '../machine/index.js';
+import type { CompletionOutcome } from './completion.js';
 import type { Durability, Input } from './input.js';
 
 export type InputPublicPhase =
@@ -64,6 +65,8 @@ export interface StoredInputRow {
   readonly content_blob_id: string | null;
   /** Admission-stamped execution semantics; recovery re-installs them and never re-derives them. */
   readonly runtime_semantics: RuntimeSemantics | null;
+  /** The completion a waiter received when the input's run ended (terminal completion carrier), if any. */
+  readonly terminal_completion?: CompletionOutcome | null;
   readonly history: readonly InputHistoryEntry[];
   readonly trace_context: string | null;
   readonly created_at: number;

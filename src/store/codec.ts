@@ -4,6 +4,7 @@
  * JSON payload columns are written with `JSON.stringify` of the record and read back with
  * `JSON.parse`; the text is stored as is (`TEXT`), never re-encoded by the database.
  */
+import type { CompletionOutcome } from '../kernel/completion.js';
 import type { Insertable, Selectable } from 'kysely';
 import type { MachineState } from '../machine/index.js';
 import type {
@@ -63,6 +64,7 @@ export function inputToRow(runtimeId: string, row: StoredInputRow): Insertable<I
     input: JSON.stringify(row.input),
     content_blob_id: row.content_blob_id,
     runtime_semantics: row.runtime_semantics === null ? null : JSON.stringify(row.runtime_semantics),
+    terminal_completion: row.terminal_completion ? JSON.stringify(row.terminal_completion) : null,
     history: JSON.stringify(row.history),
     trace_context: row.trace_context,
     created_at: row.created_at,
@@ -86,6 +88,7 @@ export function inputFromRow(row: Selectable<InputsTable>): StoredInputRow {
     input: JSON.parse(row.input) as Input,
     content_blob_id: row.content_blob_id,
     runtime_semantics: row.runtime_semantics === null ? null : (JSON.parse(row.runtime_semantics) as RuntimeSemantics),
+    terminal_completion: row.terminal_completion === null ? null : (JSON.parse(row.terminal_completion) as CompletionOutcome),
     history: JSON.parse(row.history) as InputHistoryEntry[],
     trace_context: row.trace_context,
     created_at: row.created_at,

@@ -91,7 +91,7 @@ interface PreparedCommit {
 const MAX_PARAMETERS = 30_000;
 
 /** Columns of a `meerkat_inputs` row (for sizing multi-row statements). */
-const INPUT_COLUMN_COUNT = 18;
+const INPUT_COLUMN_COUNT = 19;
 
 export class PostgresRuntimeStore implements RuntimeStore, SignalOutbox {
   private readonly committer: GroupCommitter<PreparedCommit, readonly RoutedSignal[]>;
@@ -451,6 +451,7 @@ async function upsertInputs(trx: Transaction<Database>, batch: readonly Prepared
           input: eb.ref('excluded.input'),
           content_blob_id: eb.ref('excluded.content_blob_id'),
           runtime_semantics: eb.ref('excluded.runtime_semantics'),
+          terminal_completion: eb.ref('excluded.terminal_completion'),
           history: eb.ref('excluded.history'),
           trace_context: eb.ref('excluded.trace_context'),
           created_at: eb.ref('excluded.created_at'),

@@ -70,6 +70,8 @@ export interface InputsTable {
   readonly content_blob_id: string | null;
   /** JSON of the admission-stamped runtime semantics (boundary, execution kind, …); recovery re-installs it. */
   readonly runtime_semantics: string | null;
+  /** JSON of the completion the input's run produced, or NULL. */
+  readonly terminal_completion: string | null;
   /** JSON array of `InputHistoryEntry`. */
   readonly history: JsonText;
   readonly trace_context: string | null;

@@ -87,6 +87,7 @@ export function rowOf(ids: Ids, patch: Partial<StoredInputRow> = {}): StoredInpu
     input: { id: inputId, durability: 'durable', body: { input_type: 'prompt', text: 'hello' } },
     content_blob_id: null,
     runtime_semantics: null,
+    terminal_completion: null,
     history: [{ at: NOW, from: null, to: 'accepted', reason: null }],
     trace_context: null,
     created_at: NOW,
