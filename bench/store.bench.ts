@@ -72,9 +72,7 @@ async function benchKernel(url: string, sessions: number, draining: boolean): Pr
       return;
     }
     await previous.get(id);
-    const started = performance.now();
     const a = await kernel.ingress.acceptWithCompletion(id, { body: { input_type: 'prompt', text: 'ping' } });
-    void started;
     previous.set(id, a.handle?.outcome ?? Promise.resolve());
   });
   await kernel.close();

@@ -848,7 +848,7 @@ export class KernelCore implements LoopHost {
   }
 
   /** Stop terminalisation (§2.7.6), to be called under the session gate. */
-  async terminalizeStopInGate(session: SessionRuntime, reason: string): Promise<void> {
+  async terminalizeStopInGate(session: SessionRuntime, _reason: string): Promise<void> {
     if (session.phase === 'Destroyed') return;
     const tx = session.begin('StopRuntimeExecutor');
     tx.tryApply({ type: 'RuntimeExecutorExited' });
@@ -859,7 +859,6 @@ export class KernelCore implements LoopHost {
     session.waiters.terminateAll(
       session.state.registration_phase === 'Draining' ? TERMINATION_REASONS.unregistered : TERMINATION_REASONS.stopped,
     );
-    void reason;
   }
 
   terminalizeStop(session: SessionRuntime, reason: string): Promise<void> {
@@ -1038,7 +1037,8 @@ function rejectDetail(reason: string, kind: string): string {
   }
 }
 
-function settles(p: Promise<unknown>, ms: number): Promise<boolean> {
+/** Whether `p` settles (resolves or rejects) within `ms` milliseconds. */
+export function settles(p: Promise<unknown>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
     const t = setTimeout(() => resolve(false), ms);
     p.then(

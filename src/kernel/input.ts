@@ -7,6 +7,7 @@
  * most {@link MAX_KEY_LENGTH} characters, an opaque JSON payload at most
  * {@link MAX_PAYLOAD_BYTES} bytes.
  */
+import type { AdmissionInputKind } from '../machine/arms/admission.js';
 import { invalidArgument, type FieldViolation } from './errors.js';
 import { newId, parseUuidV7 } from './ids.js';
 
@@ -86,16 +87,7 @@ export interface ValidatedInput {
 }
 
 /** The machine's admission kind (`AdmissionInputKind`, machine.md §3.1). */
-export type AdmissionInputKind =
-  | 'Prompt'
-  | 'PeerMessage'
-  | 'PeerRequest'
-  | 'PeerResponseProgress'
-  | 'PeerResponseTerminal'
-  | 'FlowStep'
-  | 'ExternalEvent'
-  | 'Continuation'
-  | 'Operation';
+export type { AdmissionInputKind };
 
 export function admissionKindOf(body: InputBody): AdmissionInputKind {
   switch (body.input_type) {

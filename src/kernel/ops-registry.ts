@@ -248,11 +248,9 @@ export class OpsRegistry {
       operation_token_by_id: tokenById,
       operation_id_by_token: idByToken,
     };
-    const state = await this.mutate(this.session, 'WaitAll', (s) => {
-      void s;
-      return [{ type: 'ResolveWaitAllAdmission', ...witness, duplicate_operation_id: dup, not_found_operation_id: missing }];
-    });
-    void state;
+    await this.mutate(this.session, 'WaitAll', () => [
+      { type: 'ResolveWaitAllAdmission', ...witness, duplicate_operation_id: dup, not_found_operation_id: missing },
+    ]);
     if (dup !== null) throw invalidField('operation_ids', `operation ${dup} is listed twice`);
     if (missing !== null) {
       throw new KernelError('SESSION_NOT_FOUND', `operation ${missing} is not registered`, { operation_id: missing });

@@ -20,6 +20,7 @@ import {
   type Transition,
   withoutInputFacts,
   INPUT_FACT_FIELDS,
+  INPUT_TERMINAL_PHASES,
   initialMachineState,
 } from '../machine/index.js';
 import { classifyRuntimeLifecycleDurability, visibleRuntimePhase } from '../machine/classify.js';
@@ -369,7 +370,7 @@ export class SessionTxn {
 }
 
 export function isTerminalPhase(p: InputPhase): boolean {
-  return p === 'Consumed' || p === 'Superseded' || p === 'Coalesced' || p === 'Abandoned';
+  return INPUT_TERMINAL_PHASES.includes(p);
 }
 
 const PUBLIC_PHASE: Readonly<Record<InputPhase, InputPublicPhase>> = {

@@ -287,14 +287,13 @@ export class InMemoryRuntimeStore implements RuntimeStore, SignalOutbox {
       }
     }
     let receipts = 0;
-    for (const [key, r] of this.receipts) {
+    for (const key of this.receipts.keys()) {
       if (receipts >= batchSize) break;
       if ((this.receiptTimes.get(key) ?? 0) < olderThanMs) {
         this.receipts.delete(key);
         this.receiptTimes.delete(key);
         receipts += 1;
       }
-      void r;
     }
     const acked = this.cursors.size === 0 ? 0 : Math.min(...this.cursors.values());
     let signals = 0;

@@ -1,6 +1,6 @@
 import type { Draft } from './draft.js';
 import type { Effect } from './effects.js';
-import type { MachineState, Phase } from './state.js';
+import { PHASES, type MachineState, type Phase } from './state.js';
 
 /**
  * A named precondition of an arm. Guard names are the upstream guard labels
@@ -39,25 +39,10 @@ export function guard<I>(name: string, holds: (state: MachineState, input: I) =>
 }
 
 /** Phase lists used by many tables. */
-export const ALL_PHASES: readonly Phase[] = [
-  'Initializing',
-  'Idle',
-  'Attached',
-  'Running',
-  'Retired',
-  'Stopped',
-  'Destroyed',
-];
+export const ALL_PHASES: readonly Phase[] = PHASES;
 /** "Idle…Stopped" in the tables. */
 export const LIVE_PHASES: readonly Phase[] = ['Idle', 'Attached', 'Running', 'Retired', 'Stopped'];
 /** Phases that accept ingress: Idle, Attached, Running. */
 export const INGRESS_PHASES: readonly Phase[] = ['Idle', 'Attached', 'Running'];
 /** Every phase but Destroyed. */
-export const NON_TERMINAL_PHASES: readonly Phase[] = [
-  'Initializing',
-  'Idle',
-  'Attached',
-  'Running',
-  'Retired',
-  'Stopped',
-];
+export const NON_TERMINAL_PHASES: readonly Phase[] = PHASES.filter((p) => p !== 'Destroyed');

@@ -22,17 +22,9 @@ import {
 } from '../../src/kernel/index.js';
 import type { MachineState } from '../../src/machine/index.js';
 
-/** A promise with its resolve function exposed. */
-export interface Deferred<T> {
-  readonly promise: Promise<T>;
-  resolve(value: T): void;
-}
+import { deferred, type Deferred } from './support.js';
 
-export function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
-}
+export { deferred, type Deferred };
 
 /** What a double answers for a run: a result text, or `null` for CompletedWithoutResult. */
 export type ResultSpec = string | null;

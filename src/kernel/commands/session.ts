@@ -5,7 +5,7 @@
  */
 import type { ToolFilter, ToolVisibilityWitness } from '../../machine/index.js';
 import { TERMINATION_REASONS } from '../completion.js';
-import type { KernelCore } from '../core.js';
+import { settles, type KernelCore } from '../core.js';
 import {
   invalidArgument,
   invalidField,
@@ -121,7 +121,7 @@ export class SessionCommands {
       await this.k.commit(session, tx);
     });
     const loop = session.attachment.kind === 'active' ? session.attachment.loop : null;
-    const loopForced = loop ? !(await settlesWithin(loop.close(), UNREGISTER_GRACE_MS)) : false;
+    const loopForced = loop ? !(await settles(loop.close(), UNREGISTER_GRACE_MS)) : false;
     const drainForced = await this.k.abortDrain(session, UNREGISTER_GRACE_MS);
     session.attachment = { kind: 'none' };
     await session.gate.run(async () => {
@@ -431,16 +431,4 @@ function pick(
 export function checkReason(reason: unknown): void {
   if (typeof reason !== 'string' || reason.trim().length === 0) throw invalidField('reason', 'must be a non-empty string');
   if (reason.length > MAX_SHORT_STRING * 8) throw invalidField('reason', `is longer than ${MAX_SHORT_STRING * 8} characters`);
-}
-
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([p.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -10,6 +10,7 @@ import type { Draft } from '../draft.js';
 import { guard, type Arm, type ArmTable, type Guard } from '../arm.js';
 import { setEquals, setOf } from '../collections.js';
 import {
+  TURN_PHASES,
   TURN_TERMINAL_PHASES,
   type AdmittedContentShape,
   type LlmRetryFailureKind,
@@ -295,16 +296,7 @@ const recordRunTerminal = (post: MachineState, run_id: string): RunEffect => ({
 
 type D = Draft<MachineState>;
 
-const NON_TERMINAL_TURN_PHASES: readonly TurnPhase[] = [
-  'Ready',
-  'ApplyingPrimitive',
-  'CallingLlm',
-  'WaitingForOps',
-  'DrainingBoundary',
-  'Extracting',
-  'ErrorRecovery',
-  'Cancelling',
-];
+const NON_TERMINAL_TURN_PHASES: readonly TurnPhase[] = TURN_PHASES.filter((p) => !TURN_TERMINAL_PHASES.includes(p));
 const CANCELLABLE_TURN_PHASES: readonly TurnPhase[] = NON_TERMINAL_TURN_PHASES.filter((p) => p !== 'Ready');
 const RESETTABLE_TURN_PHASES: readonly TurnPhase[] = ['Ready', ...TURN_TERMINAL_PHASES];
 
