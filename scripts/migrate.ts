@@ -1,36 +1,7 @@
 /**
- * Migrates the kernel's database to the latest schema and prints what ran.
- *
- *   npm run migrate                                   # DATABASE_URL, else PGlite in MEERKAT_DATA_DIR or .meerkat/data
- *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/meerkat npm run migrate
- *   npm run migrate -- --data-dir /var/lib/meerkat    # embedded PGlite in that directory
- *
- * Exits non-zero when a migration fails or the database was migrated by a newer build.
+ * `npm run migrate`: migrates the kernel's database to the latest schema and prints what ran.
+ * The program is `src/store/migrate-main.ts` (so `npm run build` compiles it to
+ * `dist/store/migrate-main.js`, which the migration Job of `deploy/base` runs); its comment lists
+ * the options (`--database-url`, `--data-dir`).
  */
-import { openDatabase } from '../src/store/connection.js';
-import { knownMigrations, migrateToLatest } from '../src/store/migrator.js';
-
-function argValue(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-async function main(): Promise<number> {
-  const dataDir = argValue('--data-dir');
-  const databaseUrl = argValue('--database-url');
-  const handle = await openDatabase({ ...(dataDir !== undefined ? { dataDir } : {}), ...(databaseUrl !== undefined ? { databaseUrl } : {}) });
-  try {
-    console.log(`database: ${handle.kind} ${handle.location}`);
-    const applied = await migrateToLatest(handle.db);
-    if (applied.length === 0) console.log(`schema is current (${knownMigrations().length} migration(s), latest ${knownMigrations().at(-1) ?? 'none'})`);
-    else for (const name of applied) console.log(`applied ${name}`);
-    return 0;
-  } catch (e) {
-    console.error(`migration failed: ${e instanceof Error ? e.message : String(e)}`);
-    return 1;
-  } finally {
-    await handle.close();
-  }
-}
-
-process.exitCode = await main();
+import '../src/store/migrate-main.js';
