@@ -10,13 +10,13 @@
  */
 import {
   describeRejection,
-  reduce,
   type Effect,
   type InputPhase,
   type MachineInput,
   type MachineState,
   type Phase,
   type Rejection,
+  type Step,
   type Transition,
   withoutInputFacts,
   INPUT_FACT_FIELDS,
@@ -25,6 +25,7 @@ import {
 } from '../machine/index.js';
 import { classifyRuntimeLifecycleDurability, visibleRuntimePhase } from '../machine/classify.js';
 import { checkInvariants } from '../machine/invariants.js';
+import { WorkingState } from '../machine/working-state.js';
 import { LIVE_RUN_FIELDS } from '../machine/arms/recovery.js';
 import type { Clock } from './clock.js';
 import { CompletionRegistry, type CompletionOutcome } from './completion.js';
@@ -183,6 +184,7 @@ export class SessionRuntime {
   }
 
   private async commitInner(tx: SessionTxn): Promise<readonly RoutedSignal[]> {
+    tx.seal();
     const now = this.clock.now();
     const rows: StoredInputRow[] = [];
     const records = new Map<string, LedgerRecord>();
@@ -260,8 +262,8 @@ export class SessionTxn {
   readonly deletedInputs = new Set<string>();
   /** For inputs archived in this transaction: their row projected just before archival. */
   readonly archivedRows = new Map<string, StoredInputRow>();
-  /** Objects this transaction created; later inputs may update them in place (see `reduce`). */
-  private readonly scratch = new WeakSet<object>();
+  /** This transaction's private copy of the state, made on the first input (see `WorkingState`). */
+  private working: WorkingState | null = null;
   receipt: BoundaryReceipt | null = null;
   committed = false;
   /** The `meerkat.<command>` span (non-recording when tracing is off); ended by commit or a rejection. */
@@ -294,7 +296,7 @@ export class SessionTxn {
   apply(input: MachineInput, reason?: string): Transition {
     if (this.committed) throw internalError(`${this.command}: transaction already committed`);
     const archived = this.projectBeforeArchive(input);
-    const step = reduce(this.state, input, this.scratch);
+    const step = this.step(input);
     if (!step.ok) {
       this.traceRejection(step, input, false);
       const error =
@@ -320,11 +322,25 @@ export class SessionTxn {
     return rec ? projectRow(this.state, rec, this.session.clock.now(), this.history.get(input.input_id) ?? null) : null;
   }
 
+  /** One reducer step on this transaction's working copy of the state. */
+  private step(input: MachineInput): Step {
+    if (this.committed) throw internalError(`${this.command}: transaction already committed`);
+    this.working ??= new WorkingState(this.state);
+    return this.working.apply(input);
+  }
+
+  /** Ends the working copy: `state` becomes a settled state sharing unchanged parts with the session's (see `WorkingState.settle`). */
+  seal(): void {
+    if (this.working === null) return;
+    this.state = this.working.settle(this.session.state);
+    this.working = null;
+  }
+
   /** Applies an input if the reducer accepts it; returns whether it did. */
   tryApply(input: MachineInput, reason?: string): Transition | null {
     if (this.committed) throw internalError(`${this.command}: transaction already committed`);
     const archived = this.projectBeforeArchive(input);
-    const step = reduce(this.state, input, this.scratch);
+    const step = this.step(input);
     if (!step.ok) {
       this.traceRejection(step, input, true);
       return null;
@@ -351,6 +367,19 @@ export class SessionTxn {
     if (typeof id === 'string') {
       this.touched.add(id);
       if (reason) this.history.set(id, reason);
+    }
+  }
+
+  /**
+   * Projects the rows of this transaction's new inputs as they stand now, so that later steps of
+   * the same transaction add their own history entry (an input admitted and staged for its run in
+   * one commit reads queued, then staged).
+   */
+  checkpointNewRecords(now: number): void {
+    for (const [id, rec] of this.newRecords) {
+      const row = projectRow(this.state, rec, now, this.history.get(id) ?? null);
+      if (row !== rec.row) this.newRecords.set(id, { ...rec, row });
+      this.history.delete(id);
     }
   }
 

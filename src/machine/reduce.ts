@@ -59,6 +59,25 @@ function armsFor(input: MachineInput): readonly Arm<MachineInput>[] {
  */
 export function reduce(state: MachineState, input: MachineInput, scratch: WeakSet<object> | null = null): Step {
   const phase = state.lifecycle_phase;
+  const found = firstEnabledArm(state, input);
+  if (!found.ok) return found;
+  const arm = found.arm;
+  const target = arm.to;
+  const next = produceNext(state, (draft) => {
+    arm.update?.(draft as Draft<MachineState>, input);
+    const to = target === 'self' ? phase : target === 'by-update' ? draft.lifecycle_phase : target;
+    if (draft.lifecycle_phase !== to) (draft as Draft<MachineState>).lifecycle_phase = to;
+  }, scratch);
+  const effects = arm.emit ? arm.emit(next, input) : [];
+  return { ok: true, state: next, effects, transition: arm.name, from: phase, to: next.lifecycle_phase };
+}
+
+/**
+ * The arm that fires for `input` in `state` (the first one declared for the current phase whose
+ * guards all hold), or the rejection. Reads `state` only.
+ */
+export function firstEnabledArm(state: MachineState, input: MachineInput): { readonly ok: true; readonly arm: Arm<MachineInput> } | Rejection {
+  const phase = state.lifecycle_phase;
   const failures: GuardFailure[] = [];
   let phaseMatched = false;
   for (const arm of armsFor(input)) {
@@ -69,14 +88,7 @@ export function reduce(state: MachineState, input: MachineInput, scratch: WeakSe
       failures.push({ arm: arm.name, guard: failed.name });
       continue;
     }
-    const target = arm.to;
-    const next = produceNext(state, (draft) => {
-      arm.update?.(draft as Draft<MachineState>, input);
-      const to = target === 'self' ? phase : target === 'by-update' ? draft.lifecycle_phase : target;
-      if (draft.lifecycle_phase !== to) (draft as Draft<MachineState>).lifecycle_phase = to;
-    }, scratch);
-    const effects = arm.emit ? arm.emit(next, input) : [];
-    return { ok: true, state: next, effects, transition: arm.name, from: phase, to: next.lifecycle_phase };
+    return { ok: true, arm };
   }
   return {
     ok: false,

@@ -59,6 +59,9 @@ import { StoreCommitError, commitFailure, isDatabaseError } from './errors.js';
 import { GroupCommitter, type GroupCommitStats, type WriteOutcome } from './group-commit.js';
 import type { BoundaryReceiptsTable, Database, InputsTable, OpsSnapshotsTable, SessionsTable } from './schema.js';
 import { SignalFeed } from './signal-feed.js';
+import { batchIsEmpty, batchStatement, type BatchRows } from './batch-statement.js';
+
+const NO_SIGNALS: WriteOutcome<readonly RoutedSignal[]> = { ok: true, value: [] };
 
 export interface PostgresRuntimeStoreOptions {
   /** Most commits written by one transaction. Default 256. */
@@ -121,6 +124,11 @@ export class PostgresRuntimeStore implements RuntimeStore, SignalOutbox {
     });
   }
 
+  /** Signals may have been committed elsewhere (another process's commit, a NOTIFY): poll the outbox now. */
+  wakeSignals(): void {
+    this.feed.wake();
+  }
+
   /** Write transactions started by commits (batches plus one-by-one retries). */
   get transactionCount(): number {
     return this.transactions;
@@ -153,6 +161,43 @@ export class PostgresRuntimeStore implements RuntimeStore, SignalOutbox {
   }
 
   private async writeBatch(batch: readonly PreparedCommit[]): Promise<readonly WriteOutcome<readonly RoutedSignal[]>[]> {
+    if (batch.every((c) => c.signals.length === 0 && c.deleted.length === 0)) {
+      const outcomes = await this.writeBatchAsOneStatement(batch);
+      if (outcomes !== null) return outcomes;
+    }
+    return this.writeBatchCarefully(batch);
+  }
+
+  /**
+   * The hot path: the whole batch in one statement (`batch-statement.ts`). Returns `null` when
+   * the database refused it (e.g. a duplicate receipt), so nothing was written and the careful
+   * path can tell the offending commit apart.
+   */
+  private async writeBatchAsOneStatement(
+    batch: readonly PreparedCommit[],
+  ): Promise<readonly WriteOutcome<readonly RoutedSignal[]>[] | null> {
+    const opsChanged = batch.filter((c) => this.opsWritten.get(c.runtimeId) !== c.opsKey);
+    const rows: BatchRows = {
+      receipts: batch.flatMap((c) => (c.receipt ? [c.receipt] : [])),
+      sessions: batch.flatMap((c) => (c.session ? [c.session] : [])),
+      inputs: batch.flatMap((c) => c.inputs),
+      ops: opsChanged.map((c) => c.ops),
+    };
+    if (!batchIsEmpty(rows)) {
+      this.transactions += 1;
+      try {
+        await this.db.executeQuery(batchStatement(rows));
+      } catch (error) {
+        if (isDatabaseError(error)) return null;
+        throw error;
+      }
+    }
+    for (const c of opsChanged) this.rememberOps(c.runtimeId, c.opsKey);
+    return batch.map(() => NO_SIGNALS);
+  }
+
+  /** One transaction of several statements: receipts checked one by one, deletions, signals. */
+  private async writeBatchCarefully(batch: readonly PreparedCommit[]): Promise<readonly WriteOutcome<readonly RoutedSignal[]>[]> {
     this.transactions += 1;
     const written: PreparedCommit[] = [];
     const outcomes = await this.db.transaction().execute(async (trx) => {

@@ -233,5 +233,6 @@ describe('crash recovery on embedded PGlite (SIGKILL of a real kernel process)',
     expect(row?.terminal_outcome).toEqual({ outcome_type: 'consumed' });
     expect(row ? terminalTransitions(row) : 0).toBe(1);
     await b.stop();
-  });
+    // Two embedded-database start-ups in child processes: allow for a loaded machine.
+  }, 60_000);
 });

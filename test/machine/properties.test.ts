@@ -11,48 +11,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkInvariants } from '../../src/machine/invariants.js';
 import { initialMachineState, reduce, type MachineInput, type MachineState } from '../../src/machine/index.js';
-import { admissionInputArb } from './arbitraries/admission.js';
-import { completionInputArb } from './arbitraries/completion.js';
-import { drainInputArb } from './arbitraries/drain.js';
-import { inputLifecycleInputArb } from './arbitraries/input-lifecycle.js';
-import { lifecycleInputArb } from './arbitraries/lifecycle.js';
-import { opsInputArb } from './arbitraries/ops.js';
-import { routingInputArb } from './arbitraries/routing.js';
-import { runInputArb } from './arbitraries/runs.js';
-import { visibilityInputArb } from './arbitraries/visibility.js';
-
-const anyInput: fc.Arbitrary<MachineInput> = fc.oneof(
-  { arbitrary: lifecycleInputArb, weight: 4 },
-  { arbitrary: admissionInputArb, weight: 3 },
-  { arbitrary: inputLifecycleInputArb, weight: 4 },
-  { arbitrary: runInputArb, weight: 4 },
-  { arbitrary: completionInputArb, weight: 2 },
-  { arbitrary: opsInputArb, weight: 2 },
-  { arbitrary: drainInputArb, weight: 1 },
-  { arbitrary: visibilityInputArb, weight: 1 },
-  { arbitrary: routingInputArb, weight: 1 },
-);
-
-/** A registered, bound session is the usual starting point; sometimes start from scratch. */
-const prelude: fc.Arbitrary<MachineInput[]> = fc.constantFrom<MachineInput[]>(
-  [],
-  [{ type: 'Initialize' }, { type: 'RegisterSession', session_id: 's-1', runtime_epoch_id: 'epoch-1' }],
-  [
-    { type: 'Initialize' },
-    { type: 'RegisterSession', session_id: 's-1', runtime_epoch_id: 'epoch-1' },
-    {
-      type: 'PrepareBindings',
-      agent_runtime_id: 'rt:session:s-1',
-      fence_token: 0,
-      generation: 0,
-      runtime_epoch_id: 'epoch-1',
-      session_id: 's-1',
-    },
-    { type: 'EnsureSessionWithExecutor', session_id: 's-1' },
-  ],
-);
-
-const sequence = fc.tuple(prelude, fc.array(anyInput, { minLength: 1, maxLength: 80, size: 'max' })).map(([p, xs]) => [...p, ...xs]);
+import { sequence } from './arbitraries/any.js';
 
 const RECOVERY_INPUTS = new Set<string>([
   'RecoverInputLifecycle',
