@@ -123,7 +123,8 @@ export interface SessionCommit {
   readonly document: SessionDocument;
   /**
    * `false` when the document's durable content is the one this process last committed for
-   * the session (only live-only or row-derived fields changed): the store may skip rewriting it.
+   * the session (only live-only or row-derived fields changed): the store may skip rewriting it
+   * and the ops snapshot derived from it.
    */
   readonly document_changed?: boolean;
   /** Upserted by (runtime_id, input_id). */

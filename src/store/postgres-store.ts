@@ -85,10 +85,16 @@ interface PreparedCommit {
   readonly inputs: readonly Insertable<InputsTable>[];
   readonly deleted: readonly string[];
   readonly receipt: Insertable<BoundaryReceiptsTable> | null;
-  readonly ops: Insertable<OpsSnapshotsTable>;
-  readonly opsKey: string;
+  /**
+   * `null` when the document did not change: its ops fields are then those of the last document
+   * this process committed, whose snapshot was written with it.
+   */
+  readonly ops: { readonly row: Insertable<OpsSnapshotsTable>; readonly key: string } | null;
   readonly signals: readonly RoutedSignalDraft[];
 }
+
+/** A commit that carries an ops snapshot. */
+type WithOps = PreparedCommit & { readonly ops: NonNullable<PreparedCommit['ops']> };
 
 /** Rows per multi-row statement stay well below Postgres's 65 535 bind parameters. */
 const MAX_PARAMETERS = 30_000;
@@ -176,12 +182,12 @@ export class PostgresRuntimeStore implements RuntimeStore, SignalOutbox {
   private async writeBatchAsOneStatement(
     batch: readonly PreparedCommit[],
   ): Promise<readonly WriteOutcome<readonly RoutedSignal[]>[] | null> {
-    const opsChanged = batch.filter((c) => this.opsWritten.get(c.runtimeId) !== c.opsKey);
+    const opsChanged = this.opsChanged(batch);
     const rows: BatchRows = {
       receipts: batch.flatMap((c) => (c.receipt ? [c.receipt] : [])),
       sessions: batch.flatMap((c) => (c.session ? [c.session] : [])),
       inputs: batch.flatMap((c) => c.inputs),
-      ops: opsChanged.map((c) => c.ops),
+      ops: opsChanged.map((c) => c.ops.row),
     };
     if (!batchIsEmpty(rows)) {
       this.transactions += 1;
@@ -192,14 +198,14 @@ export class PostgresRuntimeStore implements RuntimeStore, SignalOutbox {
         throw error;
       }
     }
-    for (const c of opsChanged) this.rememberOps(c.runtimeId, c.opsKey);
+    for (const c of opsChanged) this.rememberOps(c.runtimeId, c.ops.key);
     return batch.map(() => NO_SIGNALS);
   }
 
   /** One transaction of several statements: receipts checked one by one, deletions, signals. */
   private async writeBatchCarefully(batch: readonly PreparedCommit[]): Promise<readonly WriteOutcome<readonly RoutedSignal[]>[]> {
     this.transactions += 1;
-    const written: PreparedCommit[] = [];
+    const written: WithOps[] = [];
     const outcomes = await this.db.transaction().execute(async (trx) => {
       const failed = await insertReceipts(trx, batch);
       const live = batch.filter((c) => !failed.has(c));
@@ -208,7 +214,7 @@ export class PostgresRuntimeStore implements RuntimeStore, SignalOutbox {
         await upsertSessions(trx, live.filter((c) => c.documentChanged));
         await deleteInputs(trx, live);
         await upsertInputs(trx, live);
-        const opsChanged = live.filter((c) => this.opsWritten.get(c.runtimeId) !== c.opsKey);
+        const opsChanged = this.opsChanged(live);
         await upsertOps(trx, opsChanged);
         written.push(...opsChanged);
       }
@@ -218,9 +224,17 @@ export class PostgresRuntimeStore implements RuntimeStore, SignalOutbox {
         return error ? { ok: false, error } : { ok: true, value: signals.get(c) ?? [] };
       });
     });
-    for (const c of written) this.rememberOps(c.runtimeId, c.opsKey);
+    for (const c of written) this.rememberOps(c.runtimeId, c.ops.key);
     if (outcomes.some((o) => o.ok && o.value.length > 0)) this.feed.wake();
     return outcomes;
+  }
+
+  /** The commits whose ops snapshot differs from what this process last wrote for their runtime. */
+  private opsChanged(batch: readonly PreparedCommit[]): WithOps[] {
+    return batch.filter(
+      (c): c is PreparedCommit & { readonly ops: NonNullable<PreparedCommit['ops']> } =>
+        c.ops !== null && this.opsWritten.get(c.runtimeId) !== c.ops.key,
+    );
   }
 
   private rememberOps(runtimeId: string, key: string): void {
@@ -398,7 +412,7 @@ function prepare(change: SessionCommit): PreparedCommit {
     byId.set(row.input_id, row);
   }
   const inputs = [...byId.values()].filter((r) => !gone.has(r.input_id)).map((r) => inputToRow(runtimeId, r));
-  const ops = opsSnapshotOf(change.document);
+  const ops = change.document_changed === false ? null : opsSnapshotOf(change.document);
   return {
     runtimeId,
     session: change.document_changed === false ? null : sessionToRow(change.document),
@@ -406,8 +420,7 @@ function prepare(change: SessionCommit): PreparedCommit {
     inputs,
     deleted,
     receipt: change.receipt ? receiptToRow(runtimeId, change.receipt, change.document.updated_at) : null,
-    ops,
-    opsKey: opsSnapshotKey(ops),
+    ops: ops === null ? null : { row: ops, key: opsSnapshotKey(ops) },
     signals: change.signals,
   };
 }
@@ -507,11 +520,14 @@ async function upsertInputs(trx: Transaction<Database>, batch: readonly Prepared
   }
 }
 
-async function upsertOps(trx: Transaction<Database>, batch: readonly PreparedCommit[]): Promise<void> {
+async function upsertOps(
+  trx: Transaction<Database>,
+  batch: readonly WithOps[],
+): Promise<void> {
   for (const part of chunks(batch, 8)) {
     await trx
       .insertInto('meerkat_ops_snapshots')
-      .values(part.map((c) => c.ops))
+      .values(part.map((c) => c.ops.row))
       .onConflict((oc) =>
         oc
           .column('runtime_id')
