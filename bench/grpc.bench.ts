@@ -12,10 +12,16 @@
  * `--serve-baselines`), so no server shares the event loop of the clients. Prints throughput,
  * p50/p99 latency and the kernel/echo and kernel/naive ratios. Measures; asserts nothing.
  *
- * The database is a scratch database created from `BENCH_DATABASE_URL` / `TEST_DATABASE_URL`
+ * Tracing overhead, in the same run: a second kernel child runs with tracing on
+ * (bench/traced-server.ts: always-on sampler, gRPC and PostgreSQL instrumentations, batch
+ * processor, in-memory span exporter) on its own scratch database; each session count measures
+ * it right after the untraced kernel and prints the tracing on/off ratios and the spans exported
+ * per request. `--tracing=false` skips it.
+ *
+ * The databases are scratch databases created from `BENCH_DATABASE_URL` / `TEST_DATABASE_URL`
  * (default postgres://postgres@127.0.0.1:5432/postgres) and dropped at the end.
  *
- *   npm run bench:grpc -- --seconds=5 --sessions=1,16,64,256
+ *   npm run bench:grpc -- --seconds=3 --sessions=1,16,64,256 --tracing=true
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -42,7 +48,8 @@ const args = new Map(
     return [k ?? '', v ?? 'true'] as const;
   }),
 );
-const SECONDS = Number(args.get('seconds') ?? 5);
+const SECONDS = Number(args.get('seconds') ?? 3);
+const TRACING = args.get('tracing') !== 'false';
 const SESSIONS = (args.get('sessions') ?? '1,16,64,256').split(',').map(Number);
 const WARMUP_SECONDS = Math.min(1, SECONDS);
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -269,18 +276,25 @@ function ensureEcho(client: SessionServiceClient, sessionId: string): Promise<vo
   });
 }
 
-interface Targets {
-  readonly kernel: IngressServiceClient;
+/** A kernel server's clients. */
+interface KernelTarget {
+  readonly ingress: IngressServiceClient;
   readonly sessions: SessionServiceClient;
+}
+
+interface Targets {
+  readonly kernel: KernelTarget;
+  /** The kernel with tracing on (bench/traced-server.ts), unless `--tracing=false`. */
+  readonly traced: KernelTarget | null;
   readonly echo: grpc.Client;
   readonly naive: grpc.Client;
 }
 
-async function benchKernel(t: Targets, n: number, seconds: number): Promise<Result> {
+async function benchKernel(k: KernelTarget, n: number, seconds: number): Promise<Result> {
   const ids = Array.from({ length: n }, () => uuidv7());
-  for (let i = 0; i < ids.length; i += 64) await Promise.all(ids.slice(i, i + 64).map((id) => ensureEcho(t.sessions, id)));
+  for (let i = 0; i < ids.length; i += 64) await Promise.all(ids.slice(i, i + 64).map((id) => ensureEcho(k.sessions, id)));
   const reqs = ids.map(promptRequest);
-  return drive(n, seconds, (w) => acceptAndWait(t.kernel, reqs[w] as AcceptWithCompletionRequest));
+  return drive(n, seconds, (w) => acceptAndWait(k.ingress, reqs[w] as AcceptWithCompletionRequest));
 }
 
 async function benchRaw(client: grpc.Client, method: grpc.MethodDefinition<Buffer, Buffer>, n: number, seconds: number): Promise<Result> {
@@ -300,15 +314,23 @@ function row(sessions: number | string, label: string, r: Result): string {
 
 async function main(): Promise<void> {
   const dbName = `meerkat_bench_grpc_${Math.random().toString(36).slice(2, 10)}`;
+  const tracedDbName = `${dbName}_traced`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${dbName}`);
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${dbName}`;
-  const dbUrl = url.toString();
+  if (TRACING) await admin.query(`CREATE DATABASE ${tracedDbName}`);
+  const urlOf = (name: string): string => {
+    const url = new URL(ADMIN_URL);
+    url.pathname = `/${name}`;
+    return url.toString();
+  };
+  const dbUrl = urlOf(dbName);
 
   const children: Child[] = [];
   const clients: grpc.Client[] = [];
+  let tracedChild: Child | null = null;
+  let tracedRequests = 0;
+  const tracingSummary: string[] = [];
   try {
     const port = await freePort();
     const address = `127.0.0.1:${port}`;
@@ -320,17 +342,29 @@ async function main(): Promise<void> {
     children.push(kernelChild);
     const baselineChild = startChild([fileURLToPath(import.meta.url), '--serve-baselines'], { BENCH_NAIVE_DATABASE_URL: dbUrl });
     children.push(baselineChild);
+    const tracedAddress = `127.0.0.1:${await freePort()}`;
+    if (TRACING) {
+      tracedChild = startChild(['bench/traced-server.ts'], {
+        DATABASE_URL: urlOf(tracedDbName),
+        MEERKAT_LISTEN: tracedAddress,
+        MEERKAT_LOG_LEVEL: process.env.MEERKAT_LOG_LEVEL ?? 'warn',
+      });
+      children.push(tracedChild);
+    }
     await waitForServing(address, kernelChild);
+    if (tracedChild) await waitForServing(tracedAddress, tracedChild);
     const ports = await waitForReadyLine(baselineChild);
 
     const creds = grpc.credentials.createInsecure();
+    const kernelAt = (addr: string): KernelTarget => ({ ingress: new IngressServiceClient(addr, creds), sessions: new SessionServiceClient(addr, creds) });
     const t: Targets = {
-      kernel: new IngressServiceClient(address, creds),
-      sessions: new SessionServiceClient(address, creds),
+      kernel: kernelAt(address),
+      traced: TRACING ? kernelAt(tracedAddress) : null,
       echo: new grpc.Client(`127.0.0.1:${ports.echo}`, creds),
       naive: new grpc.Client(`127.0.0.1:${ports.naive}`, creds),
     };
-    clients.push(t.kernel, t.sessions, t.echo, t.naive);
+    clients.push(t.kernel.ingress, t.kernel.sessions, t.echo, t.naive);
+    if (t.traced) clients.push(t.traced.ingress, t.traced.sessions);
 
     console.log(
       `meerkat-kernel bench:grpc — AcceptWithCompletion end to end (echo executor, PostgreSQL) vs bare grpc-js echo vs naive INSERT+COMMIT per request`,
@@ -343,7 +377,8 @@ async function main(): Promise<void> {
     const warm = Math.min(16, Math.max(...SESSIONS));
     await benchRaw(t.echo, ECHO_SERVICE.echo, warm, WARMUP_SECONDS);
     await benchRaw(t.naive, NAIVE_SERVICE.insert, warm, WARMUP_SECONDS);
-    await benchKernel(t, warm, WARMUP_SECONDS);
+    await benchKernel(t.kernel, warm, WARMUP_SECONDS);
+    if (t.traced) tracedRequests += (await benchKernel(t.traced, warm, WARMUP_SECONDS)).count;
 
     console.log(`${'sessions'.padStart(8)}  ${'target'.padEnd(34)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`);
     const summary: string[] = [];
@@ -352,21 +387,44 @@ async function main(): Promise<void> {
       console.log(row(n, 'echo (bare grpc-js unary)', echo));
       const naive = await benchRaw(t.naive, NAIVE_SERVICE.insert, n, SECONDS);
       console.log(row(n, 'naive (gRPC + INSERT/COMMIT)', naive));
-      const kern = await benchKernel(t, n, SECONDS);
+      const kern = await benchKernel(t.kernel, n, SECONDS);
       console.log(row(n, 'kernel AcceptWithCompletion', kern));
       const line =
         `${String(n).padStart(8)}  kernel/echo ${ratio(kern.perSec, echo.perSec).padStart(6)} throughput, ${ratio(kern.p50, echo.p50).padStart(7)} p50   ` +
         `kernel/naive ${ratio(kern.perSec, naive.perSec).padStart(6)} throughput, ${ratio(kern.p50, naive.p50).padStart(6)} p50`;
       console.log(line);
-      console.log('');
       summary.push(line);
+      if (t.traced) {
+        const traced = await benchKernel(t.traced, n, SECONDS);
+        tracedRequests += traced.count;
+        console.log(row(n, 'kernel, tracing on (in-memory)', traced));
+        const overhead =
+          `${String(n).padStart(8)}  tracing on/off ${ratio(traced.perSec, kern.perSec).padStart(6)} throughput, ` +
+          `${ratio(traced.p50, kern.p50).padStart(6)} p50, ${ratio(traced.p99, kern.p99).padStart(6)} p99`;
+        console.log(overhead);
+        tracingSummary.push(overhead);
+      }
+      console.log('');
     }
     console.log('ratios (throughput > 1x: the kernel is faster; p50 > 1x: the kernel is slower)');
     for (const line of summary) console.log(line);
+    if (tracingSummary.length > 0) {
+      console.log('tracing overhead (always-on sampler, in-memory exporter; throughput < 1x and p50 > 1x: tracing costs that much)');
+      for (const line of tracingSummary) console.log(line);
+    }
   } finally {
     for (const c of clients) c.close();
     for (const c of children) await stopChild(c);
+    if (tracedChild) {
+      const spans = Number(/SPANS (\d+)/.exec(tracedChild.output())?.[1] ?? NaN);
+      console.log(
+        Number.isFinite(spans)
+          ? `tracing on: ${fmt(spans)} spans exported for ${fmt(tracedRequests)} requests (${fmt(spans / Math.max(1, tracedRequests), 1)} per request)`
+          : 'tracing on: the traced server did not report its span count',
+      );
+    }
     await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    if (TRACING) await admin.query(`DROP DATABASE IF EXISTS ${tracedDbName} WITH (FORCE)`);
     await admin.end();
   }
 }

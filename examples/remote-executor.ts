@@ -12,8 +12,18 @@
  * `EnsureSessionWithExecutor(session, name)` (the session must be registered before the
  * executor names it). The process logs one line per event on stdout and exits when the
  * stream ends (1 on an error status, 0 otherwise) or on SIGINT/SIGTERM.
+ *
+ * Tracing: each run assignment carries the W3C `traceparent` of the kernel's
+ * `meerkat.executor.apply` span (`trace_context`). The executor extracts it with the W3C
+ * propagator and works on the run inside a `remote-executor.run` span that is its child, so the
+ * run continues the kernel's trace. Export is configured from the same `OTEL_*` variables as the
+ * kernel (README "Observability"), e.g. `OTEL_TRACES_EXPORTER=otlp`; the service name defaults to
+ * `meerkat-remote-executor`.
  */
 import * as grpc from '@grpc/grpc-js';
+import { defaultTextMapGetter, ROOT_CONTEXT, SpanKind, trace, type Context, type Span } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { shutdownTelemetry, startTelemetry } from '../src/telemetry/setup.js';
 import { ExecutorServiceClient, type AttachRequest, type AttachResponse } from '../src/gen/meerkat/kernel/v1/executor.js';
 import type { RunAssignment } from '../src/gen/meerkat/kernel/v1/types.js';
 
@@ -45,15 +55,27 @@ function log(line: string): void {
   process.stdout.write(`[remote-executor] ${line}\n`);
 }
 
-/** A run being worked on: its timer and whether it was interrupted or asked to stop at a boundary. */
+/** A run being worked on: its span, its timer and whether it was interrupted or asked to stop at a boundary. */
 interface Work {
   readonly assignment: RunAssignment;
+  readonly span: Span;
   timer: NodeJS.Timeout | null;
   cancelAfterBoundary: boolean;
 }
 
-function main(): void {
+const tracer = trace.getTracer('meerkat-remote-executor');
+const propagator = new W3CTraceContextPropagator();
+
+/** The kernel's context of a run (its `meerkat.executor.apply` span), or the root context without one. */
+function assignmentContext(a: RunAssignment): Context {
+  if (!a.trace_context) return ROOT_CONTEXT;
+  return propagator.extract(ROOT_CONTEXT, { traceparent: a.trace_context }, defaultTextMapGetter);
+}
+
+async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
+  process.env.OTEL_SERVICE_NAME ??= 'meerkat-remote-executor';
+  await startTelemetry();
   const client = new ExecutorServiceClient(opts.address, grpc.credentials.createInsecure());
   const stream = client.attach();
   const runs = new Map<string, Work>();
@@ -82,6 +104,8 @@ function main(): void {
         terminal_report: { run_id: a.run_id, status: { $case: 'completed', completed: { result: { text }, message_count: a.inputs.length + 1 } } },
       },
     });
+    work.span.setAttribute('meerkat.report.status', 'completed');
+    work.span.end();
     log(`run ${a.run_id} completed: ${JSON.stringify(text)}`);
   };
 
@@ -94,8 +118,21 @@ function main(): void {
         break;
       case 'run_assignment': {
         const a = m.run_assignment;
-        log(`run ${a.run_id} assigned for session ${a.session_id}: ${a.inputs.length} input(s) [${a.inputs.map((i) => i.input_id).join(', ')}]`);
-        const work: Work = { assignment: a, timer: null, cancelAfterBoundary: false };
+        const parent = assignmentContext(a);
+        const span = tracer.startSpan(
+          'remote-executor.run',
+          {
+            kind: SpanKind.INTERNAL,
+            attributes: { 'meerkat.session_id': a.session_id, 'meerkat.run_id': a.run_id, 'meerkat.inputs': a.inputs.length },
+          },
+          parent,
+        );
+        const traceId = trace.getSpanContext(parent)?.traceId;
+        log(
+          `run ${a.run_id} assigned for session ${a.session_id}: ${a.inputs.length} input(s) [${a.inputs.map((i) => i.input_id).join(', ')}]` +
+            (traceId ? ` trace ${traceId}` : ''),
+        );
+        const work: Work = { assignment: a, span, timer: null, cancelAfterBoundary: false };
         runs.set(a.run_id, work);
         if (opts.delayMs > 0) work.timer = setTimeout(() => finish(work), opts.delayMs);
         else finish(work);
@@ -114,6 +151,8 @@ function main(): void {
         if (!work) break;
         if (work.timer) clearTimeout(work.timer);
         runs.delete(m.interrupt.run_id);
+        work.span.setAttribute('meerkat.report.status', 'cancelled');
+        work.span.end();
         send({ message: { $case: 'terminal_report', terminal_report: { run_id: m.interrupt.run_id, status: { $case: 'cancelled', cancelled: {} } } } });
         log(`run ${m.interrupt.run_id} cancelled`);
         break;
@@ -130,16 +169,21 @@ function main(): void {
     process.exitCode = 1;
     for (const w of runs.values()) if (w.timer) clearTimeout(w.timer);
     client.close();
+    void shutdownTelemetry();
   });
   stream.on('end', () => {
     log('stream closed by the kernel');
     for (const w of runs.values()) if (w.timer) clearTimeout(w.timer);
     client.close();
+    void shutdownTelemetry();
   });
   const shutdown = (signal: string): void => {
     log(`${signal}: detaching`);
     stream.end();
-    setTimeout(() => process.exit(0), 200).unref();
+    for (const w of runs.values()) w.span.end();
+    // Flush the spans, but never wait for an exporter longer than a moment.
+    setTimeout(() => process.exit(0), 1000).unref();
+    void shutdownTelemetry().then(() => process.exit(0));
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
@@ -153,4 +197,7 @@ function main(): void {
   });
 }
 
-main();
+main().catch((e: unknown) => {
+  process.stderr.write(`remote-executor: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});

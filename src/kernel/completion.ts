@@ -2,7 +2,13 @@
  * Completion waiters (machine.md §5): process-local one-shot plumbing keyed by
  * input id. Any number of waiters may wait on one input; all receive the same
  * outcome, exactly once. Waiters are never semantic machine state.
+ *
+ * A waiter remembers the trace context it was registered in (the accepting call): resolving it
+ * records `meerkat.completion.delivered` there (src/telemetry/kernel-tracing.ts; nothing when
+ * tracing is off).
  */
+import { context, type Context } from '@opentelemetry/api';
+import { recordCompletionDelivered } from '../telemetry/kernel-tracing.js';
 
 export interface RunResult {
   readonly text: string;
@@ -68,6 +74,8 @@ export interface CompletionHandle {
 
 interface Waiter {
   readonly resolve: (o: CompletionOutcome) => void;
+  /** The context active at registration. */
+  readonly context: Context;
 }
 
 export class CompletionRegistry {
@@ -82,7 +90,7 @@ export class CompletionRegistry {
       resolveFn({ kind: 'runtime_terminated', reason: TERMINATION_REASONS.channelClosed });
       return { input_id: inputId, outcome, cancel: () => undefined };
     }
-    const waiter: Waiter = { resolve: resolveFn };
+    const waiter: Waiter = { resolve: resolveFn, context: context.active() };
     let set = this.waiters.get(inputId);
     if (!set) {
       set = new Set();
@@ -109,7 +117,10 @@ export class CompletionRegistry {
     const set = this.waiters.get(inputId);
     if (!set) return 0;
     this.waiters.delete(inputId);
-    for (const w of set) w.resolve(outcome);
+    for (const w of set) {
+      w.resolve(outcome);
+      recordCompletionDelivered(w.context, inputId, outcome.kind);
+    }
     return set.size;
   }
 

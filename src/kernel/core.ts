@@ -42,6 +42,7 @@ import { RuntimeLoop, type LoopHost } from './runtime-loop.js';
 import { errorText, isTerminalPhase, SessionRuntime, type LedgerRecord, type SessionTxn } from './session.js';
 import type { BlobStore, RoutedSignal, RuntimeStore, SessionDocument, StoredInputRow } from './store.js';
 import { activeTraceparent } from '../telemetry/kernel-tracing.js';
+import { observeAdmission, type KernelObserver } from './observer.js';
 
 export interface KernelOptions {
   readonly store: RuntimeStore;
@@ -57,6 +58,8 @@ export interface KernelOptions {
   readonly blobs: BlobStore | null;
   /** Content fields larger than this many bytes go to the blob store before the input is acknowledged. */
   readonly blobThresholdBytes: number;
+  /** Metrics hooks (./observer.ts); none by default. */
+  readonly observer?: KernelObserver;
 }
 
 /** Signal strength order (commands.md §2.10). */
@@ -360,6 +363,7 @@ export class KernelCore implements LoopHost {
       signals = await session.commit(tx);
     } catch (e) {
       this.metrics.commit_failures += 1;
+      this.options.observer?.commitFailed(e);
       throw e;
     }
     this.metrics.commits += 1;
@@ -396,7 +400,7 @@ export class KernelCore implements LoopHost {
 
   /** Runs the admission pipeline under the session gate. */
   admit(session: SessionRuntime, input: ValidatedInput, mode: AdmissionMode): Promise<AdmissionResult> {
-    return session.gate.run(() => this.admitInGate(session, input, mode));
+    return observeAdmission(this.options.observer, mode, session.gate.run(() => this.admitInGate(session, input, mode)));
   }
 
   async admitInGate(session: SessionRuntime, input: ValidatedInput, mode: AdmissionMode): Promise<AdmissionResult> {
@@ -564,6 +568,13 @@ export class KernelCore implements LoopHost {
     }
     const cab = tx.effectsOf('RuntimeEffectFact').find((e) => e.kind === 'CancelAfterBoundary');
     const coalesced = plan.existing_action && plan.existing_input_id ? plan.existing_input_id : null;
+    // An input that wakes an idle session's loop is staged for its run in this same transaction
+    // and handed to the loop: one commit fewer per input than letting the loop stage it.
+    const loopNow = session.loop;
+    const staged =
+      loopNow !== null && loopNow.acceptsPreparedRun && cab === undefined && SIGNAL_RANK[signal] >= SIGNAL_RANK.WakeLoop && canStageRun(tx.state, false)
+        ? (tx.checkpointNewRecords(now), this.stageRun(session, tx))
+        : null;
     await this.commit(session, tx);
     const row = session.ledger.get(input.id)?.row ?? record.row;
     if (coalesced) {
@@ -574,7 +585,8 @@ export class KernelCore implements LoopHost {
     // gets no handle (commands.md §3.6.1 step 6).
     if (mode === 'with_completion' && !isTerminalRow(row)) handle = session.waiters.register(input.id);
     const loop = session.loop;
-    if (loop && SIGNAL_RANK[signal] >= SIGNAL_RANK.WakeLoop) loop.wake();
+    if (staged !== null && loop === loopNow && loop !== null) loop.runPrepared(this.assignment(session, staged.runId, staged.inputIds));
+    else if (loop && SIGNAL_RANK[signal] >= SIGNAL_RANK.WakeLoop) loop.wake();
     if (loop && cab) {
       await loop.executor.cancelAfterBoundary?.(cab.reason);
       loop.post({ kind: 'CancelAfterBoundary', reason: cab.reason });
@@ -621,21 +633,29 @@ export class KernelCore implements LoopHost {
 
   beginRun(session: SessionRuntime): Promise<RunAssignment | null> {
     return session.gate.run(async () => {
-      const state = session.state;
-      if (state.registration_phase !== 'Active' || state.current_run_id !== null) return null;
-      const phase = state.lifecycle_phase;
-      if (phase !== 'Idle' && phase !== 'Attached' && phase !== 'Retired') return null;
-      const batch = selectRuntimeLoopBatch(state);
-      if (!batch || batch.input_ids.length === 0) return null;
-      const runId = newId();
+      if (!canStageRun(session.state, true)) return null;
       const tx = session.begin('RuntimeLoop');
-      if (phase === 'Retired') tx.apply({ type: 'DrainQueuedRun', run_id: runId });
-      else tx.apply({ type: 'Prepare', session_id: session.sessionId, run_id: runId });
-      for (const id of batch.input_ids) tx.apply({ type: 'StageForRun', input_id: id, run_id: runId }, 'staged for run');
-      if (phase !== 'Retired') this.startTurn(tx, runId);
+      const staged = this.stageRun(session, tx);
+      if (staged === null) return null;
       await this.commit(session, tx);
-      return this.assignment(session, runId, batch.input_ids);
+      return this.assignment(session, staged.runId, staged.inputIds);
     });
+  }
+
+  /**
+   * Stages the next batch (machine.md §4.7 Prepare/DrainQueuedRun + StageForRun + turn start) in
+   * `tx`; `null` when there is nothing to run. The caller checked {@link canStageRun}.
+   */
+  stageRun(session: SessionRuntime, tx: SessionTxn): { readonly runId: string; readonly inputIds: readonly string[] } | null {
+    const batch = selectRuntimeLoopBatch(tx.state);
+    if (!batch || batch.input_ids.length === 0) return null;
+    const phase = tx.state.lifecycle_phase;
+    const runId = newId();
+    if (phase === 'Retired') tx.apply({ type: 'DrainQueuedRun', run_id: runId });
+    else tx.apply({ type: 'Prepare', session_id: session.sessionId, run_id: runId });
+    for (const id of batch.input_ids) tx.apply({ type: 'StageForRun', input_id: id, run_id: runId }, 'staged for run');
+    if (phase !== 'Retired') this.startTurn(tx, runId);
+    return { runId, inputIds: batch.input_ids };
   }
 
   /** Marks the turn started (clears any boundary-cancel latch of the previous turn). */
@@ -967,6 +987,16 @@ export class KernelCore implements LoopHost {
     await Promise.all(loops);
     for (const s of this.sessions.values()) s.waiters.terminateAll(TERMINATION_REASONS.kernelShutdown);
   }
+}
+
+/**
+ * Whether the runtime loop may stage a run now: the session is registered, no run is in flight and
+ * the phase allows one (`Retired` drains its backlog; only the loop itself starts those runs).
+ */
+function canStageRun(state: MachineState, allowRetired: boolean): boolean {
+  if (state.registration_phase !== 'Active' || state.current_run_id !== null) return false;
+  const phase = state.lifecycle_phase;
+  return phase === 'Idle' || phase === 'Attached' || (allowRetired && phase === 'Retired');
 }
 
 const MACHINE_PHASE = {

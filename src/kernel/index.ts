@@ -11,3 +11,4 @@ export type { AcceptOutcome, PostAdmissionSignal } from './core.js';
 export type { SessionRuntimeBindings } from './commands/session.js';
 export type * from './commands/control.js';
 export type { OperationSpec, OperationSnapshot, OpsRegistry } from './ops-registry.js';
+export type { KernelObserver, AdmissionOutcomeKind } from './observer.js';

@@ -30,6 +30,7 @@ import { EchoExecutor } from './executors/echo.js';
 import { ScriptedExecutor } from './executors/scripted.js';
 import { parseUuidV7 } from './ids.js';
 import { validateInput, type Input } from './input.js';
+import type { KernelObserver } from './observer.js';
 import { InMemoryBlobStore, InMemoryRuntimeStore, type BlobStore, type RoutedSignal, type RuntimeStore } from './store.js';
 
 export interface MeerkatMachineOptions {
@@ -47,6 +48,8 @@ export interface MeerkatMachineOptions {
   readonly retentionWindowMs?: number;
   /** How often the retention pass runs (default 10 min; 0 disables it). */
   readonly retentionIntervalMs?: number;
+  /** Metrics hooks (e.g. `KernelMetrics` of src/telemetry/kernel-metrics.ts); none by default. */
+  readonly observer?: KernelObserver;
 }
 
 /** A registry with the built-in executors `echo` and `scripted`. */
@@ -77,6 +80,7 @@ export class MeerkatMachine {
       terminalRetention: options.terminalRetention ?? 4096,
       blobs: options.blobs === undefined ? new InMemoryBlobStore() : options.blobs,
       blobThresholdBytes: options.blobThresholdBytes ?? 64 * 1024,
+      observer: options.observer,
     };
     this.core = new KernelCore(opts);
     this.session = new SessionCommands(this.core);

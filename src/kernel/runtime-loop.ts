@@ -11,7 +11,16 @@ import type { Clock } from './clock.js';
 import type { ApplyReport, Executor, RunAssignment, RunControl } from './executor.js';
 import type { SessionRuntime } from './session.js';
 import { context, SpanKind, trace } from '@opentelemetry/api';
-import { ATTR, endWithError, kernelTracer, linksFromTraceContexts, LOOP_CONTEXT } from '../telemetry/kernel-tracing.js';
+import type { KernelObserver } from './observer.js';
+import {
+  ATTR,
+  endWithError,
+  kernelTracer,
+  linksFromTraceContexts,
+  LOOP_CONTEXT,
+  recordQueueWaits,
+  type QueuedInput,
+} from '../telemetry/kernel-tracing.js';
 
 export type LoopEffect =
   | { readonly kind: 'CancelAfterBoundary'; readonly reason: string }
@@ -19,6 +28,8 @@ export type LoopEffect =
 
 /** The kernel side of the loop: each call runs under the session's mutation gate. */
 export interface LoopHost {
+  /** The kernel's options; the loop reports each run's end to `observer` (metrics). */
+  readonly options: { readonly observer?: KernelObserver };
   /** Selects and stages the next batch; `null` when there is nothing to run. */
   beginRun(session: SessionRuntime): Promise<RunAssignment | null>;
   /** Commits a run's outcome. Returns a back-off in ms when inputs were re-queued for retry. */
@@ -42,6 +53,8 @@ export class RuntimeLoop {
   private closing = false;
   private running = true;
   private current: CurrentRun | null = null;
+  /** Runs an admission already staged in its own transaction (see `runPrepared`), oldest first. */
+  private readonly prepared: RunAssignment[] = [];
   /** Resolves when the loop has exited. */
   readonly done: Promise<void>;
   /** Number of `apply` calls made (diagnostics). */
@@ -68,6 +81,27 @@ export class RuntimeLoop {
   }
 
   /** "There may be queued work": coalesces with any pending wake. */
+  /**
+   * Whether an admission may stage a run itself (in the transaction that accepts the input) and
+   * hand it over with {@link runPrepared}: the loop is live and holds no handed-over run yet.
+   * The caller checks under the session gate that the machine has no run in flight.
+   */
+  get acceptsPreparedRun(): boolean {
+    return this.live && this.prepared.length === 0;
+  }
+
+  /**
+   * Executes a run whose staging was committed by someone else (an admission that found the
+   * session idle): one transaction fewer per input than waking the loop to stage it. The run
+   * goes through the same apply → boundary-commit path as one the loop staged itself; if the
+   * loop closes before starting it, it is committed as cancelled (its inputs are re-queued by the
+   * machine's cancel path or abandoned per policy), exactly as an aborted run.
+   */
+  runPrepared(assignment: RunAssignment): void {
+    this.prepared.push(assignment);
+    this.wake();
+  }
+
   wake(): void {
     this.wakePending = true;
     this.signal();
@@ -137,6 +171,18 @@ export class RuntimeLoop {
       await this.host.loopFailed(this.session, e);
     } finally {
       this.running = false;
+      await this.cancelPrepared();
+    }
+  }
+
+  /** Commits every handed-over run the loop never started as cancelled (the loop is exiting). */
+  private async cancelPrepared(): Promise<void> {
+    for (let assignment = this.prepared.shift(); assignment; assignment = this.prepared.shift()) {
+      try {
+        await this.host.finishRun(this.session, assignment, { status: 'cancelled' });
+      } catch {
+        // The session is being torn down (or its store failed and it is reload-required): recovery re-queues the staged inputs.
+      }
     }
   }
 
@@ -158,13 +204,23 @@ export class RuntimeLoop {
     return false;
   }
 
+  /** The run's inputs with their admission context and how long they waited (for `meerkat.queue_wait`). */
+  private queuedInputs(assignment: RunAssignment): QueuedInput[] {
+    const now = this.clock.now();
+    return assignment.inputs.map((i) => {
+      const row = this.session.ledger.get(i.input_id)?.row;
+      return { inputId: i.input_id, traceContext: row?.trace_context, waitedMs: row ? now - row.created_at : 0, attempt: i.attempt };
+    });
+  }
+
   /** Runs batches until the queue is empty; returns true when the loop must exit. */
   private async processQueue(): Promise<boolean> {
     for (;;) {
       if (this.closing) return true;
       if (await this.drainEffects()) return true;
-      const assignment = await this.host.beginRun(this.session);
+      const assignment = this.prepared.shift() ?? (await this.host.beginRun(this.session)) ?? this.prepared.shift();
       if (!assignment) return false;
+      const started = performance.now();
       const runSpan = kernelTracer.startSpan('meerkat.run', {
         kind: SpanKind.INTERNAL,
         links: linksFromTraceContexts(assignment.inputs.map((i) => this.session.ledger.get(i.input_id)?.row.trace_context)),
@@ -175,6 +231,7 @@ export class RuntimeLoop {
           [ATTR.inputCount]: assignment.inputs.length,
         },
       });
+      if (runSpan.isRecording()) recordQueueWaits(runSpan, assignment.run_id, this.queuedInputs(assignment), Date.now());
       const runCtx = trace.setSpan(context.active(), runSpan);
       const abort = new AbortController();
       const current: CurrentRun = { runId: assignment.run_id, abort, cancelAfterBoundary: false };
@@ -205,10 +262,12 @@ export class RuntimeLoop {
           this.host.finishRun(this.session, assignment, report),
         ));
       } catch (e) {
+        this.host.options.observer?.runFinished((performance.now() - started) / 1000, report.status);
         endWithError(commitSpan, e);
         endWithError(runSpan, e);
         throw e;
       }
+      this.host.options.observer?.runFinished((performance.now() - started) / 1000, report.status);
       commitSpan.end();
       if (runSpan.isRecording()) runSpan.setAttribute(ATTR.reportStatus, report.status);
       runSpan.end();

@@ -14,7 +14,8 @@
  * a refusal (including a malformed route body) is the `refusal` answer, not a gRPC error. Only an
  * unset `route` is INVALID_ARGUMENT.
  *
- * Store failures are STORE_UNAVAILABLE (retryable).
+ * Store failures are STORE_UNAVAILABLE (retryable) and count in `meerkat.store.errors`; every signal
+ * written records its commit→delivery lag in `meerkat.signal.lag` (the kernel's metrics observer).
  */
 import type * as grpc from '@grpc/grpc-js';
 import type {
@@ -34,12 +35,13 @@ import { inputFromProto, routedSignalToProto } from './mapping.js';
 
 const S = 'CompositionService';
 
-/** Runs a store call; a failure is STORE_UNAVAILABLE. */
-async function storeCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
+/** Runs a store call; a failure is STORE_UNAVAILABLE, reported to the metrics observer as `operation`. */
+async function storeCall<T>(ctx: ServerContext, operation: string, what: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
     if (e instanceof KernelError) throw e;
+    ctx.kernel.core.options.observer?.storeError(operation);
     throw new KernelError('STORE_UNAVAILABLE', `${what}: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
@@ -59,6 +61,7 @@ function checkSequence(v: FieldViolation[], field: string, n: number | undefined
 
 export function createCompositionService(ctx: ServerContext): CompositionServiceServer {
   const { store } = ctx;
+  const observer = ctx.kernel.core.options.observer;
   return {
     streamSignals: serverStreaming<StreamSignalsRequest, StreamSignalsResponse>(ctx, `${S}.StreamSignals`, async (req, call) => {
       const v: FieldViolation[] = [];
@@ -67,7 +70,7 @@ export function createCompositionService(ctx: ServerContext): CompositionService
       if (v.length > 0) throw invalidArgument(v);
       const consumer = req.consumer;
       const after =
-        req.after_sequence ?? (consumer !== undefined ? await storeCall('reading the consumer cursor', () => store.signalCursor(consumer)) : 0);
+        req.after_sequence ?? (consumer !== undefined ? await storeCall(ctx, 'signal_cursor', 'reading the consumer cursor', () => store.signalCursor(consumer)) : 0);
       pump(call, after);
     }),
 
@@ -76,8 +79,8 @@ export function createCompositionService(ctx: ServerContext): CompositionService
       checkConsumer(v, req.consumer, true);
       checkSequence(v, 'sequence', req.sequence);
       if (v.length > 0) throw invalidArgument(v);
-      await storeCall('acknowledging signals', () => store.acknowledgeSignals(req.consumer, req.sequence));
-      return { acknowledged_sequence: await storeCall('reading the consumer cursor', () => store.signalCursor(req.consumer)) };
+      await storeCall(ctx, 'acknowledge_signals', 'acknowledging signals', () => store.acknowledgeSignals(req.consumer, req.sequence));
+      return { acknowledged_sequence: await storeCall(ctx, 'signal_cursor', 'reading the consumer cursor', () => store.signalCursor(req.consumer)) };
     }),
 
     deliverRoutedInput: unary(ctx, `${S}.DeliverRoutedInput`, async (req) => {
@@ -114,6 +117,7 @@ export function createCompositionService(ctx: ServerContext): CompositionService
       sub.unsubscribe = store.subscribe(last, (signal: RoutedSignal) => {
         if (!sub.active || ended || signal.sequence <= last) return;
         last = signal.sequence;
+        observer?.signalDelivered((Date.now() - signal.created_at) / 1000);
         if (!call.write({ signal: routedSignalToProto(signal) })) {
           pause(sub);
           call.once('drain', subscribe);

@@ -9,8 +9,12 @@
  * | `MEERKAT_SHUTDOWN_GRACE_MS` | `10000` | bound of a graceful shutdown (SIGTERM/SIGINT) |
  * | `MEERKAT_SHUTDOWN_NOT_SERVING_MS` | `0` | how long health reports NOT_SERVING before the listener closes |
  * | `MEERKAT_LOG_LEVEL` | `info` | pino level (`debug` logs every call) |
+ *
+ * Log lines written inside an active span carry its `trace_id` and `span_id` ({@link loggerOptions}).
  */
+import type { LoggerOptions } from 'pino';
 import { DEFAULT_DATA_DIR } from '../store/connection.js';
+import { traceLogMixin } from '../telemetry/log-context.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS } from './server.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:50051';
@@ -54,4 +58,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     notServingMs: ms('MEERKAT_SHUTDOWN_NOT_SERVING_MS', 0),
     logLevel,
   };
+}
+
+/** The server's pino options: JSON lines at `logLevel`, with the active span's ids on every line (log-context.ts). */
+export function loggerOptions(logLevel: string): LoggerOptions {
+  return { level: logLevel, base: { service: 'meerkat-kernel', pid: process.pid }, mixin: traceLogMixin };
 }

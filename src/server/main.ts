@@ -22,14 +22,15 @@ export const HARD_EXIT_MARGIN_MS = 5_000;
 async function main(): Promise<void> {
   const telemetry = await startTelemetry();
   // config.js imports server.js: every module that reaches grpc-js or pg loads after startTelemetry.
-  const [{ loadConfig }, { MeerkatMachine }, { createStores }, { createKernelServer }] = await Promise.all([
+  const [{ loadConfig, loggerOptions }, { MeerkatMachine }, { createStores }, { createKernelServer }, { KernelMetrics }] = await Promise.all([
     import('./config.js'),
     import('../kernel/machine.js'),
     import('../store/index.js'),
     import('./server.js'),
+    import('../telemetry/kernel-metrics.js'),
   ]);
   const config = loadConfig();
-  const logger = pino({ level: config.logLevel, base: { service: 'meerkat-kernel', pid: process.pid } });
+  const logger = pino(loggerOptions(config.logLevel));
   if (telemetry.enabled) {
     logger.info({ traces: telemetry.traces, metrics: telemetry.metrics, service: telemetry.serviceName }, 'opentelemetry enabled');
   }
@@ -38,7 +39,10 @@ async function main(): Promise<void> {
     dataDir: config.dataDir,
   });
   logger.info({ store: stores.kind, location: stores.location, migrations: stores.migrations }, `store: ${stores.kind} at ${stores.location}`);
-  const kernel = new MeerkatMachine({ store: stores.store, blobs: stores.blobs });
+  // With a metrics exporter the kernel reports to the `meerkat-kernel` meter; otherwise it has no observer.
+  const kernelMetrics = telemetry.metricsEnabled ? new KernelMetrics() : undefined;
+  const kernel = new MeerkatMachine({ store: stores.store, blobs: stores.blobs, observer: kernelMetrics });
+  kernelMetrics?.observe(kernel.core);
 
   let server: KernelServer;
   try {

@@ -2,7 +2,8 @@
  * The kernel side of one remote executor attachment (decision 6): an `ExecutorService.Attach`
  * stream seen as an {@link Executor} per session.
  *
- * - `apply` pushes a `RunAssignment` down the stream and resolves with the executor's
+ * - `apply` pushes a `RunAssignment` down the stream (its `trace_context` is the W3C `traceparent`
+ *   of the active `meerkat.executor.apply` span, unset with tracing off) and resolves with the executor's
  *   `TerminalReport` for that run (converted to an {@link ApplyReport}). A `BoundaryReport`
  *   of the run is remembered; its conversation digest and message count fill a completed
  *   report that leaves them unset.
@@ -24,6 +25,7 @@ import type {
   AttachRequest_TerminalReport,
   AttachResponse,
 } from '../gen/meerkat/kernel/v1/executor.js';
+import { activeTraceparent } from '../telemetry/kernel-tracing.js';
 import { runAssignmentToProto } from './mapping.js';
 
 /** How long an interrupted run may take to send its terminal report before it is recorded as cancelled. */
@@ -129,7 +131,9 @@ export class RemoteAttachment {
       if (control.signal.aborted) onAbort();
       else control.signal.addEventListener('abort', onAbort, { once: true });
       this.log(`assign run ${assignment.run_id} (session ${sessionId}, ${assignment.inputs.length} input(s))`);
-      if (!this.trySend({ message: { $case: 'run_assignment', run_assignment: runAssignmentToProto(assignment) } })) {
+      // The runtime loop calls apply inside its `meerkat.executor.apply` span: the executor continues that trace.
+      const run_assignment = { ...runAssignmentToProto(assignment), trace_context: activeTraceparent() ?? undefined };
+      if (!this.trySend({ message: { $case: 'run_assignment', run_assignment } })) {
         this.finish(assignment.run_id, null, new ExecutorLostError(this.deadReason ?? 'the attachment stream is closed'));
       }
     });

@@ -8,6 +8,12 @@
  *   events `meerkat.transition` (per reducer transition) and `meerkat.rejection` (per rejection).
  * - `meerkat.run` — one per runtime-loop run, linked to each contributing input's admission
  *   context (`trace_context` of its row); children `meerkat.executor.apply` and `meerkat.boundary_commit`.
+ * - `meerkat.queue_wait` — per input of a run: from its admission to the run picking it up, a child
+ *   of the input's admission context (recorded when the run starts, with explicit start and end
+ *   times), linked to the run.
+ * - `meerkat.completion.delivered` — when a completion waiter resolves: a child of the context the
+ *   waiter was registered in (the accepting call), linked to the span that resolved it (the run's
+ *   boundary commit).
  */
 import {
   context,
@@ -44,6 +50,9 @@ export const ATTR = {
   inputCount: 'meerkat.inputs',
   executor: 'meerkat.executor',
   reportStatus: 'meerkat.report.status',
+  completionOutcome: 'meerkat.completion.outcome',
+  queueWaitMs: 'meerkat.queue_wait.ms',
+  attempt: 'meerkat.attempt',
 } as const;
 
 /** Formats a span context as a W3C `traceparent` header value; `null` when it is invalid. */
@@ -110,3 +119,58 @@ export function linksFromTraceContexts(values: readonly (string | null | undefin
 
 /** The context a runtime loop runs in: detached from the command that attached it. */
 export const LOOP_CONTEXT: Context = ROOT_CONTEXT;
+
+/** An input a run picked up, for {@link recordQueueWaits}. */
+export interface QueuedInput {
+  readonly inputId: string;
+  /** The admission context stored on the input's row (`null` when it had none). */
+  readonly traceContext: string | null | undefined;
+  /** How long the input waited between admission and the run picking it up. */
+  readonly waitedMs: number;
+  /** Its attempt in this run (1 on the first). */
+  readonly attempt: number;
+}
+
+/**
+ * Records one `meerkat.queue_wait` span per input, ending `endTime` (epoch ms) and starting
+ * `waitedMs` earlier: a child of the input's admission context, linked to the run (a child of
+ * the run when the input has no admission context). Only call it when `runSpan` records.
+ */
+export function recordQueueWaits(runSpan: Span, runId: string, inputs: readonly QueuedInput[], endTime: number): void {
+  const runCtx = trace.setSpan(ROOT_CONTEXT, runSpan);
+  const runLink: Link = { context: runSpan.spanContext() };
+  for (const input of inputs) {
+    const admission = parseTraceparent(input.traceContext);
+    const waited = Math.max(0, input.waitedMs);
+    const span = kernelTracer.startSpan(
+      'meerkat.queue_wait',
+      {
+        startTime: endTime - waited,
+        links: admission ? [runLink] : [],
+        attributes: { [ATTR.inputId]: input.inputId, [ATTR.runId]: runId, [ATTR.queueWaitMs]: waited, [ATTR.attempt]: input.attempt },
+      },
+      admission ? trace.setSpanContext(ROOT_CONTEXT, admission) : runCtx,
+    );
+    span.end(endTime);
+  }
+}
+
+/**
+ * Records `meerkat.completion.delivered` when a waiter registered in `waiterContext` receives its
+ * outcome: a short span under the waiter's context, linked to the active span (the one resolving
+ * it). Nothing happens when the waiter's context holds no valid span (tracing off).
+ */
+export function recordCompletionDelivered(waiterContext: Context, inputId: string, outcome: string): void {
+  const parent = trace.getSpanContext(waiterContext);
+  if (parent === undefined || !isSpanContextValid(parent)) return;
+  const resolver = trace.getSpanContext(context.active());
+  const span = kernelTracer.startSpan(
+    'meerkat.completion.delivered',
+    {
+      links: resolver !== undefined && isSpanContextValid(resolver) ? [{ context: resolver }] : [],
+      attributes: { [ATTR.inputId]: inputId, [ATTR.completionOutcome]: outcome },
+    },
+    waiterContext,
+  );
+  span.end();
+}

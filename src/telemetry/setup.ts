@@ -2,9 +2,15 @@
  * OpenTelemetry bootstrap for the server process, configured only from the standard
  * `OTEL_*` environment variables (README "Observability"):
  *
- * - `OTEL_TRACES_EXPORTER` / `OTEL_METRICS_EXPORTER`: `otlp`, `console` or `none` (default
- *   `none` for both here — unlike the SDK's own default). With both `none` nothing is
- *   loaded and the kernel runs against the `@opentelemetry/api` no-op tracer.
+ * - `OTEL_TRACES_EXPORTER`: `otlp`, `console` or `none`; `OTEL_METRICS_EXPORTER`: `otlp`,
+ *   `console`, `prometheus` or `none` (default `none` for both here — unlike the SDK's own
+ *   default). With both `none` nothing is loaded and the kernel runs against the
+ *   `@opentelemetry/api` no-op tracer, with no metrics observer.
+ * - `prometheus` serves `/metrics` on `OTEL_EXPORTER_PROMETHEUS_HOST`:`OTEL_EXPORTER_PROMETHEUS_PORT`
+ *   (default `0.0.0.0:9464`); `otlp` exports every `OTEL_METRIC_EXPORT_INTERVAL` ms (default
+ *   60000; `console` prints every 60 s). Batched spans leave every `OTEL_BSP_SCHEDULE_DELAY` ms
+ *   (default 5000). A metrics exporter makes the server record the kernel's metrics
+ *   (kernel-metrics.ts, see {@link TelemetryStatus.metricsEnabled}).
  * - `OTEL_SERVICE_NAME` (default `meerkat-kernel`), `OTEL_RESOURCE_ATTRIBUTES`.
  * - `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf`, `http/json`, `grpc`)
  *   and their per-signal variants; `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`.
@@ -23,7 +29,10 @@ interface TelemetryHandle {
 let running: TelemetryHandle | null = null;
 
 export interface TelemetryStatus {
+  /** Whether the SDK starts (some exporter is configured and the SDK is not disabled). */
   readonly enabled: boolean;
+  /** Whether a metrics exporter is configured: the server then records the kernel's metrics (kernel-metrics.ts). */
+  readonly metricsEnabled: boolean;
   readonly traces: string;
   readonly metrics: string;
   readonly serviceName: string;
@@ -48,6 +57,7 @@ export function telemetryStatus(env: NodeJS.ProcessEnv = process.env): Telemetry
   const disabled = (env.OTEL_SDK_DISABLED ?? '').trim().toLowerCase() === 'true';
   return {
     enabled: !disabled && !(isOff(traces) && isOff(metrics)),
+    metricsEnabled: !disabled && !isOff(metrics),
     traces,
     metrics,
     serviceName: env.OTEL_SERVICE_NAME?.trim() || 'meerkat-kernel',

@@ -61,10 +61,10 @@ export interface ExecutorProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export function startRemoteExecutor(address: string, args: readonly string[]): ExecutorProcess {
+export function startRemoteExecutor(address: string, args: readonly string[], env: Readonly<Record<string, string>> = {}): ExecutorProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'examples/remote-executor.ts', ...args], {
     cwd: ROOT,
-    env: { ...process.env, MEERKAT_ADDRESS: address },
+    env: { ...process.env, MEERKAT_ADDRESS: address, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];

@@ -7,7 +7,9 @@ import {
   type ReadableSpan,
 } from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { MeerkatMachine, newId } from '../../src/kernel/index.js';
+import type { AttachResponse } from '../../src/gen/meerkat/kernel/v1/executor.js';
+import { defaultExecutors, MeerkatMachine, newId } from '../../src/kernel/index.js';
+import { RemoteAttachment } from '../../src/server/remote-executor.js';
 import type { RoutedSignal } from '../../src/kernel/store.js';
 import { formatTraceparent, parseTraceparent } from '../../src/telemetry/kernel-tracing.js';
 
@@ -32,7 +34,7 @@ const parentOf = (s: ReadableSpan): string | undefined => s.parentSpanContext?.s
 const traceparentOf = (sc: SpanContext): string => `00-${sc.traceId}-${sc.spanId}-0${sc.traceFlags}`;
 
 describe('kernel tracing', () => {
-  it('traces one input from admission through the run', async () => {
+  it('traces one input end to end: call → admission → queue wait → run → apply → boundary commit → completion delivered', async () => {
     const k = MeerkatMachine.inMemory();
     const s = newId();
     const signals: RoutedSignal[] = [];
@@ -74,6 +76,7 @@ describe('kernel tracing', () => {
     const transitions = accept.events.filter((e) => e.name === 'meerkat.transition');
     expect(transitions.length).toBe(accept.attributes['meerkat.transitions']);
     expect(transitions.map((e) => e.attributes?.['meerkat.input'])).toContain('QueueAccepted');
+    expect(transitions.find((e) => e.attributes?.['meerkat.input'] === 'QueueAccepted')?.attributes?.['meerkat.input_id']).toBe(inputId);
     for (const e of transitions) expect(typeof e.attributes?.['meerkat.arm']).toBe('string');
     const ensure = spans.find((sp) => sp.name === 'meerkat.EnsureSessionWithExecutor');
     expect(ensure && parentOf(ensure)).toBe(parentCtx.spanId);
@@ -85,6 +88,11 @@ describe('kernel tracing', () => {
     expect(run.links.map((l) => l.context.spanId)).toEqual([parentCtx.spanId]);
     expect(run.links[0]?.context.traceId).toBe(parentCtx.traceId);
     expect(run.attributes['meerkat.session_id']).toBe(s);
+    expect(run.attributes['meerkat.inputs']).toBe(1);
+    expect(run.attributes['meerkat.report.status']).toBe('completed');
+    const runId = run.attributes['meerkat.run_id'];
+    expect(typeof runId).toBe('string');
+    expect(run.parentSpanContext).toBeUndefined(); // a root: the loop is detached from the caller
     const apply = spans.find((sp) => sp.name === 'meerkat.executor.apply');
     const boundary = spans.find((sp) => sp.name === 'meerkat.boundary_commit');
     expect(apply && parentOf(apply)).toBe(run.spanContext().spanId);
@@ -95,6 +103,27 @@ describe('kernel tracing', () => {
       (sp) => sp.name === 'meerkat.RuntimeLoop' && boundary !== undefined && parentOf(sp) === boundary.spanContext().spanId,
     );
     expect(finish).toBeDefined();
+
+    // Queue wait: in the caller's trace, a child of the admission context, linked to the run that
+    // picked the input up; it ends where the run starts.
+    const waits = spans.filter((sp) => sp.name === 'meerkat.queue_wait');
+    expect(waits).toHaveLength(1);
+    const [wait] = waits;
+    if (!wait) return;
+    expect(wait.spanContext().traceId).toBe(parentCtx.traceId);
+    expect(parentOf(wait)).toBe(parentCtx.spanId);
+    expect(wait.links.map((l) => l.context.spanId)).toEqual([run.spanContext().spanId]);
+    expect(wait.attributes).toMatchObject({ 'meerkat.input_id': inputId, 'meerkat.run_id': runId, 'meerkat.attempt': 1 });
+    expect(wait.attributes['meerkat.queue_wait.ms']).toBeGreaterThanOrEqual(0);
+
+    // Completion delivered: back in the caller's trace, linked to the boundary commit that resolved it.
+    const delivered = spans.filter((sp) => sp.name === 'meerkat.completion.delivered');
+    expect(delivered).toHaveLength(1);
+    const [done] = delivered;
+    expect(done?.spanContext().traceId).toBe(parentCtx.traceId);
+    expect(done && parentOf(done)).toBe(parentCtx.spanId);
+    expect(done?.links.map((l) => l.context.spanId)).toEqual([boundary?.spanContext().spanId]);
+    expect(done?.attributes).toMatchObject({ 'meerkat.input_id': inputId, 'meerkat.completion.outcome': 'completed' });
 
     // Routed signals carry the context of the command that produced them (same trace as the caller).
     const destroyCtx = await tracer.startActiveSpan('client.destroy', async (span) => {
@@ -107,6 +136,31 @@ describe('kernel tracing', () => {
     const destroySpan = exporter.getFinishedSpans().find((sp) => sp.name === 'meerkat.Destroy');
     expect(destroySpan && parentOf(destroySpan)).toBe(destroyCtx.spanId);
     expect(signals.some((sig) => sig.trace_context === formatTraceparent(destroySpan?.spanContext()))).toBe(true);
+    await k.close();
+  });
+
+  it("hands a remote executor the trace context of the run's executor.apply span", async () => {
+    const sent: AttachResponse[] = [];
+    const attachment = new RemoteAttachment({ name: 'remote', sessions: null, canReconfigureLlm: false, send: (m) => sent.push(m) });
+    const k = new MeerkatMachine({
+      executors: defaultExecutors().register('remote', (sid) => attachment.executorFor(sid)),
+      retentionIntervalMs: 0,
+    });
+    const s = newId();
+    await k.session.ensureSessionWithExecutor(s, 'remote');
+    const r = await k.ingress.acceptWithCompletion(s, { body: { input_type: 'prompt', text: 'hi' } });
+    await vi.waitFor(() => expect(sent.some((m) => m.message?.$case === 'run_assignment')).toBe(true));
+    const m = sent.find((x) => x.message?.$case === 'run_assignment')?.message;
+    const assignment = m?.$case === 'run_assignment' ? m.run_assignment : undefined;
+    expect(assignment?.trace_context).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    attachment.onTerminal({
+      run_id: assignment?.run_id ?? '',
+      status: { $case: 'completed', completed: { result: { text: 'HI' } } },
+    });
+    expect(await r.handle?.outcome).toEqual({ kind: 'completed', result: { text: 'HI' } });
+    await vi.waitFor(() => expect(exporter.getFinishedSpans().some((sp) => sp.name === 'meerkat.run')).toBe(true));
+    const apply = exporter.getFinishedSpans().find((sp) => sp.name === 'meerkat.executor.apply');
+    expect(assignment?.trace_context).toBe(formatTraceparent(apply?.spanContext()));
     await k.close();
   });
 

@@ -1478,6 +1478,12 @@ export interface RunAssignment {
   boundary: RuntimeBoundary;
   /** Contributing inputs in admission order. */
   inputs: RunContribution[];
+  /**
+   * W3C `traceparent` of the kernel's `meerkat.executor.apply` span for this run, when the kernel
+   * traces: an executor continues the trace by starting its own span as a child of it. Unset with
+   * tracing off.
+   */
+  trace_context?: string | undefined;
 }
 
 /** A committed boundary receipt (TypeScript `BoundaryReceipt`). */
@@ -7285,7 +7291,7 @@ export const RunContribution: MessageFns<RunContribution> = {
 };
 
 function createBaseRunAssignment(): RunAssignment {
-  return { session_id: "", runtime_id: "", run_id: "", boundary: 0, inputs: [] };
+  return { session_id: "", runtime_id: "", run_id: "", boundary: 0, inputs: [], trace_context: undefined };
 }
 
 export const RunAssignment: MessageFns<RunAssignment> = {
@@ -7304,6 +7310,9 @@ export const RunAssignment: MessageFns<RunAssignment> = {
     }
     for (const v of message.inputs) {
       RunContribution.encode(v!, writer.uint32(42).fork()).join();
+    }
+    if (message.trace_context !== undefined) {
+      writer.uint32(50).string(message.trace_context);
     }
     return writer;
   },
@@ -7361,6 +7370,14 @@ export const RunAssignment: MessageFns<RunAssignment> = {
             message.inputs.push(RunContribution.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.trace_context = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7394,6 +7411,11 @@ export const RunAssignment: MessageFns<RunAssignment> = {
       inputs: globalThis.Array.isArray(object?.inputs)
         ? object.inputs.map((e: any) => RunContribution.fromJSON(e))
         : [],
+      trace_context: isSet(object.traceContext)
+        ? globalThis.String(object.traceContext)
+        : isSet(object.trace_context)
+        ? globalThis.String(object.trace_context)
+        : undefined,
     };
   },
 
@@ -7414,6 +7436,9 @@ export const RunAssignment: MessageFns<RunAssignment> = {
     if (message.inputs?.length) {
       obj.inputs = message.inputs.map((e) => RunContribution.toJSON(e));
     }
+    if (message.trace_context !== undefined) {
+      obj.traceContext = message.trace_context;
+    }
     return obj;
   },
 
@@ -7427,6 +7452,7 @@ export const RunAssignment: MessageFns<RunAssignment> = {
     message.run_id = object.run_id ?? "";
     message.boundary = object.boundary ?? 0;
     message.inputs = object.inputs?.map((e) => RunContribution.fromPartial(e)) || [];
+    message.trace_context = object.trace_context ?? undefined;
     return message;
   },
 };
