@@ -1,9 +1,11 @@
 /**
  * One group-commit batch as ONE SQL statement: a single round trip and no `BEGIN`/`COMMIT`.
  *
- * Each table of the batch is written by a data-modifying CTE that reads its rows from `unnest`
- * over one array parameter per column, so the statement text depends only on which tables the
- * batch touches (at most 2⁴ texts, built once) and not on how many rows it carries. A statement is
+ * Each table of the batch is written by a data-modifying CTE that reads its rows from ONE JSON
+ * parameter (`json_to_recordset`), so the statement text depends only on which tables the batch
+ * touches (at most 2⁴ texts, built once) and not on how many rows it carries, and encoding the
+ * parameters is one native `JSON.stringify` per table (the driver's array-literal escaping of
+ * per-column arrays cost more than the rest of the statement). A statement is
  * atomic on its own, so the batch still commits all-or-nothing; deferred constraints (the
  * idempotency-key exclusion) are checked when it commits.
  *
@@ -29,18 +31,18 @@ export interface BatchRows {
   readonly ops: readonly Insertable<OpsSnapshotsTable>[];
 }
 
-/** A column and the PostgreSQL element type of its array parameter. */
-type Columns<T> = readonly (readonly [keyof T & string, 'text' | 'int8' | 'int4'])[];
+/** A column and its PostgreSQL type. */
+type Columns<T> = readonly (readonly [keyof T & string, 'text' | 'bigint' | 'integer'])[];
 
 const RECEIPT_COLUMNS = [
   ['runtime_id', 'text'],
   ['run_id', 'text'],
-  ['sequence', 'int8'],
+  ['sequence', 'bigint'],
   ['boundary', 'text'],
   ['contributing_input_ids', 'text'],
   ['conversation_digest', 'text'],
-  ['message_count', 'int4'],
-  ['created_at', 'int8'],
+  ['message_count', 'integer'],
+  ['created_at', 'bigint'],
 ] as const satisfies Columns<BoundaryReceiptsTable>;
 
 const SESSION_COLUMNS = [
@@ -49,7 +51,7 @@ const SESSION_COLUMNS = [
   ['epoch_id', 'text'],
   ['durable_phase', 'text'],
   ['machine', 'text'],
-  ['updated_at', 'int8'],
+  ['updated_at', 'bigint'],
 ] as const satisfies Columns<SessionsTable>;
 
 const INPUT_COLUMNS = [
@@ -60,36 +62,36 @@ const INPUT_COLUMNS = [
   ['durability', 'text'],
   ['idempotency_key', 'text'],
   ['lane', 'text'],
-  ['admission_sequence', 'int8'],
-  ['attempt_count', 'int4'],
+  ['admission_sequence', 'bigint'],
+  ['attempt_count', 'integer'],
   ['last_run_id', 'text'],
-  ['last_boundary_sequence', 'int8'],
+  ['last_boundary_sequence', 'bigint'],
   ['input', 'text'],
   ['content_blob_id', 'text'],
   ['runtime_semantics', 'text'],
   ['terminal_completion', 'text'],
   ['history', 'text'],
   ['trace_context', 'text'],
-  ['created_at', 'int8'],
-  ['updated_at', 'int8'],
+  ['created_at', 'bigint'],
+  ['updated_at', 'bigint'],
 ] as const satisfies Columns<InputsTable>;
 
 const OPS_COLUMNS = [
   ['runtime_id', 'text'],
   ['epoch_id', 'text'],
   ['snapshot', 'text'],
-  ['next_completion_seq', 'int8'],
-  ['completion_agent_applied_cursor', 'int8'],
-  ['completion_runtime_observed_cursor', 'int8'],
-  ['completion_runtime_injected_cursor', 'int8'],
-  ['updated_at', 'int8'],
+  ['next_completion_seq', 'bigint'],
+  ['completion_agent_applied_cursor', 'bigint'],
+  ['completion_runtime_observed_cursor', 'bigint'],
+  ['completion_runtime_injected_cursor', 'bigint'],
+  ['updated_at', 'bigint'],
 ] as const satisfies Columns<OpsSnapshotsTable>;
 
-/** `INSERT INTO table (cols) SELECT * FROM unnest($k::type[], …)`, parameters numbered from `first`. */
-function insertFromArrays<T>(table: string, columns: Columns<T>, first: number): string {
+/** `INSERT INTO table (cols) SELECT cols FROM json_to_recordset($n::json) AS r(col type, …)`. */
+function insertFromJson<T>(table: string, columns: Columns<T>, parameter: number): string {
   const names = columns.map(([c]) => c).join(', ');
-  const arrays = columns.map(([, type], i) => `$${first + i}::${type}[]`).join(', ');
-  return `INSERT INTO ${table} (${names}) SELECT * FROM unnest(${arrays})`;
+  const record = columns.map(([c, type]) => `${c} ${type}`).join(', ');
+  return `INSERT INTO ${table} (${names}) SELECT ${names} FROM json_to_recordset($${parameter}::json) AS r(${record})`;
 }
 
 /** `SET col = excluded.col` for every column but the conflict key. */
@@ -102,49 +104,40 @@ function updateAllBut<T>(columns: Columns<T>, key: readonly string[]): string {
 
 interface Part {
   readonly present: (rows: BatchRows) => boolean;
-  readonly columnCount: number;
-  readonly cte: (first: number) => string;
-  readonly values: (rows: BatchRows) => unknown[][];
-}
-
-function columnArrays<T>(columns: Columns<T>, rows: readonly T[]): unknown[][] {
-  return columns.map(([c]) => rows.map((r) => r[c] ?? null));
+  readonly cte: (parameter: number) => string;
+  readonly rows: (rows: BatchRows) => readonly object[];
 }
 
 const PARTS: readonly Part[] = [
   {
     present: (b) => b.receipts.length > 0,
-    columnCount: RECEIPT_COLUMNS.length,
     // Plain insert: a duplicate receipt fails the whole statement (the store then goes the careful way).
-    cte: (first) => `w_receipts AS (${insertFromArrays('meerkat_boundary_receipts', RECEIPT_COLUMNS, first)})`,
-    values: (b) => columnArrays<Insertable<BoundaryReceiptsTable>>(RECEIPT_COLUMNS, b.receipts),
+    cte: (parameter) => `w_receipts AS (${insertFromJson('meerkat_boundary_receipts', RECEIPT_COLUMNS, parameter)})`,
+    rows: (b) => b.receipts,
   },
   {
     present: (b) => b.sessions.length > 0,
-    columnCount: SESSION_COLUMNS.length,
-    cte: (first) =>
-      `w_sessions AS (${insertFromArrays('meerkat_sessions', SESSION_COLUMNS, first)} ` +
+    cte: (parameter) =>
+      `w_sessions AS (${insertFromJson('meerkat_sessions', SESSION_COLUMNS, parameter)} ` +
       `ON CONFLICT (runtime_id) DO UPDATE SET ${updateAllBut(SESSION_COLUMNS, ['runtime_id'])})`,
-    values: (b) => columnArrays<Insertable<SessionsTable>>(SESSION_COLUMNS, b.sessions),
+    rows: (b) => b.sessions,
   },
   {
     present: (b) => b.inputs.length > 0,
-    columnCount: INPUT_COLUMNS.length,
-    cte: (first) =>
-      `w_inputs AS (${insertFromArrays('meerkat_inputs', INPUT_COLUMNS, first)} ` +
+    cte: (parameter) =>
+      `w_inputs AS (${insertFromJson('meerkat_inputs', INPUT_COLUMNS, parameter)} ` +
       `ON CONFLICT (runtime_id, input_id) DO UPDATE SET ${updateAllBut(INPUT_COLUMNS, ['runtime_id', 'input_id'])})`,
-    values: (b) => columnArrays<Insertable<InputsTable>>(INPUT_COLUMNS, b.inputs),
+    rows: (b) => b.inputs,
   },
   {
     present: (b) => b.ops.length > 0,
-    columnCount: OPS_COLUMNS.length,
     // A process that forgot what it wrote (restart, cache eviction) does not rewrite an unchanged snapshot.
-    cte: (first) =>
-      `w_ops AS (${insertFromArrays('meerkat_ops_snapshots', OPS_COLUMNS, first)} ` +
+    cte: (parameter) =>
+      `w_ops AS (${insertFromJson('meerkat_ops_snapshots', OPS_COLUMNS, parameter)} ` +
       `ON CONFLICT (runtime_id) DO UPDATE SET ${updateAllBut(OPS_COLUMNS, ['runtime_id'])} ` +
       `WHERE (meerkat_ops_snapshots.epoch_id, meerkat_ops_snapshots.next_completion_seq, meerkat_ops_snapshots.snapshot) ` +
       `IS DISTINCT FROM (excluded.epoch_id, excluded.next_completion_seq, excluded.snapshot))`,
-    values: (b) => columnArrays<Insertable<OpsSnapshotsTable>>(OPS_COLUMNS, b.ops),
+    rows: (b) => b.ops,
   },
 ];
 
@@ -155,11 +148,8 @@ function textFor(mask: number): string {
   let text = TEXTS.get(mask);
   if (text === undefined) {
     const ctes: string[] = [];
-    let next = 1;
     PARTS.forEach((part, i) => {
-      if ((mask & (1 << i)) === 0) return;
-      ctes.push(part.cte(next));
-      next += part.columnCount;
+      if ((mask & (1 << i)) !== 0) ctes.push(part.cte(ctes.length + 1));
     });
     text = `WITH ${ctes.join(', ')} SELECT 1 AS written`;
     TEXTS.set(mask, text);
@@ -179,7 +169,7 @@ export function batchStatement(rows: BatchRows): CompiledQuery {
   PARTS.forEach((part, i) => {
     if (!part.present(rows)) return;
     mask |= 1 << i;
-    parameters.push(...part.values(rows));
+    parameters.push(JSON.stringify(part.rows(rows)));
   });
   return CompiledQuery.raw(textFor(mask), parameters);
 }

@@ -66,6 +66,8 @@ const NO_SIGNALS: WriteOutcome<readonly RoutedSignal[]> = { ok: true, value: [] 
 export interface PostgresRuntimeStoreOptions {
   /** Most commits written by one transaction. Default 256. */
   readonly maxBatchSize?: number;
+  /** Batches written at once (each on its own connection; one runtime's commits never overlap). Default 2. */
+  readonly maxInFlight?: number;
   /** How often subscribers poll the outbox once caught up (ms). Default 50. */
   readonly pollIntervalMs?: number;
   /** Runtimes whose last written ops snapshot is remembered (to skip unchanged writes). Default 10 000. */
@@ -119,6 +121,7 @@ export class PostgresRuntimeStore implements RuntimeStore, SignalOutbox {
     this.opsCacheSize = options.opsCacheSize ?? 10_000;
     this.committer = new GroupCommitter<PreparedCommit, readonly RoutedSignal[]>({
       maxBatchSize: options.maxBatchSize ?? 256,
+      maxInFlight: options.maxInFlight ?? 2,
       keyOf: (c) => c.runtimeId,
       writeBatch: (batch) => this.writeBatch(batch),
       isSplittable: isDatabaseError,
