@@ -21,7 +21,11 @@
  * The databases are scratch databases created from `BENCH_DATABASE_URL` / `TEST_DATABASE_URL`
  * (default postgres://postgres@127.0.0.1:5432/postgres) and dropped at the end.
  *
- *   npm run bench:grpc -- --seconds=3 --sessions=1,16,64,256 --tracing=true
+ * `--rounds=N` (default 3): each session count measures every target in turn, N times, and
+ * reports each target's median round (by throughput), so a burst of load elsewhere on the machine
+ * skews one round rather than a ratio.
+ *
+ *   npm run bench:grpc -- --seconds=3 --sessions=1,16,64,256 --tracing=true --rounds=3
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -49,6 +53,7 @@ const args = new Map(
   }),
 );
 const SECONDS = Number(args.get('seconds') ?? 3);
+const ROUNDS = Math.max(1, Number(args.get('rounds') ?? 3));
 const TRACING = args.get('tracing') !== 'false';
 const SESSIONS = (args.get('sessions') ?? '1,16,64,256').split(',').map(Number);
 const WARMUP_SECONDS = Math.min(1, SECONDS);
@@ -304,6 +309,12 @@ async function benchRaw(client: grpc.Client, method: grpc.MethodDefinition<Buffe
   });
 }
 
+/** The round with the median throughput. */
+function median(results: readonly Result[]): Result {
+  const sorted = [...results].sort((a, b) => a.perSec - b.perSec);
+  return sorted[Math.floor(sorted.length / 2)] as Result;
+}
+
 const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
 
@@ -370,7 +381,7 @@ async function main(): Promise<void> {
       `meerkat-kernel bench:grpc — AcceptWithCompletion end to end (echo executor, PostgreSQL) vs bare grpc-js echo vs naive INSERT+COMMIT per request`,
     );
     console.log(
-      `node ${process.version}, ${os.cpus().length} CPUs, ${SECONDS}s per measurement (after a ${WARMUP_SECONDS}s warm-up per target), database ${dbName}; each session is one client loop of sequential requests\n`,
+      `node ${process.version}, ${os.cpus().length} CPUs, ${SECONDS}s per measurement, median of ${ROUNDS} rounds (after a ${WARMUP_SECONDS}s warm-up per target), database ${dbName}; each session is one client loop of sequential requests\n`,
     );
 
     // Warm-up: JIT, connections, pools.
@@ -383,20 +394,29 @@ async function main(): Promise<void> {
     console.log(`${'sessions'.padStart(8)}  ${'target'.padEnd(34)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`);
     const summary: string[] = [];
     for (const n of SESSIONS) {
-      const echo = await benchRaw(t.echo, ECHO_SERVICE.echo, n, SECONDS);
+      const rounds: { echo: Result; naive: Result; kern: Result; traced: Result | null }[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        const echo = await benchRaw(t.echo, ECHO_SERVICE.echo, n, SECONDS);
+        const naive = await benchRaw(t.naive, NAIVE_SERVICE.insert, n, SECONDS);
+        const kern = await benchKernel(t.kernel, n, SECONDS);
+        const traced = t.traced ? await benchKernel(t.traced, n, SECONDS) : null;
+        if (traced) tracedRequests += traced.count;
+        rounds.push({ echo, naive, kern, traced });
+      }
+      const echo = median(rounds.map((r) => r.echo));
       console.log(row(n, 'echo (bare grpc-js unary)', echo));
-      const naive = await benchRaw(t.naive, NAIVE_SERVICE.insert, n, SECONDS);
+      const naive = median(rounds.map((r) => r.naive));
       console.log(row(n, 'naive (gRPC + INSERT/COMMIT)', naive));
-      const kern = await benchKernel(t.kernel, n, SECONDS);
+      const kern = median(rounds.map((r) => r.kern));
       console.log(row(n, 'kernel AcceptWithCompletion', kern));
       const line =
         `${String(n).padStart(8)}  kernel/echo ${ratio(kern.perSec, echo.perSec).padStart(6)} throughput, ${ratio(kern.p50, echo.p50).padStart(7)} p50   ` +
         `kernel/naive ${ratio(kern.perSec, naive.perSec).padStart(6)} throughput, ${ratio(kern.p50, naive.p50).padStart(6)} p50`;
       console.log(line);
       summary.push(line);
-      if (t.traced) {
-        const traced = await benchKernel(t.traced, n, SECONDS);
-        tracedRequests += traced.count;
+      const tracedRounds = rounds.flatMap((r) => (r.traced ? [r.traced] : []));
+      if (tracedRounds.length > 0) {
+        const traced = median(tracedRounds);
         console.log(row(n, 'kernel, tracing on (in-memory)', traced));
         const overhead =
           `${String(n).padStart(8)}  tracing on/off ${ratio(traced.perSec, kern.perSec).padStart(6)} throughput, ` +

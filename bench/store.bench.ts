@@ -6,7 +6,10 @@
  *
  * Uses `BENCH_DATABASE_URL` / `TEST_DATABASE_URL` (default
  * postgres://postgres@127.0.0.1:5432/postgres) to create a scratch database,
- * dropped at the end. `--seconds=N` (default 5), `--sessions=1,16,64`.
+ * dropped at the end. `--seconds=N` (default 3), `--sessions=1,16,64`, `--rounds=N` (default 3):
+ * each session count measures baseline, kernel and drained in turn, N times, and reports each
+ * target's median round (by throughput), so that a burst of load elsewhere on the machine skews
+ * one round rather than the ratio.
  */
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
@@ -19,7 +22,8 @@ const args = new Map(
     return [k ?? '', v ?? 'true'] as const;
   }),
 );
-const SECONDS = Number(args.get('seconds') ?? 5);
+const SECONDS = Number(args.get('seconds') ?? 3);
+const ROUNDS = Math.max(1, Number(args.get('rounds') ?? 3));
 const SESSIONS = (args.get('sessions') ?? '1,16,64').split(',').map(Number);
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -98,6 +102,12 @@ async function benchBaseline(url: string, sessions: number): Promise<Result> {
   return r;
 }
 
+/** The round with the median throughput. */
+function median(results: readonly Result[]): Result {
+  const sorted = [...results].sort((a, b) => a.perSec - b.perSec);
+  return sorted[Math.floor(sorted.length / 2)] as Result;
+}
+
 const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
 async function main(): Promise<void> {
@@ -107,15 +117,23 @@ async function main(): Promise<void> {
   await admin.query(`CREATE DATABASE ${dbName}`);
   const url = new URL(ADMIN_URL);
   url.pathname = `/${dbName}`;
-  console.log(`meerkat-kernel bench:store — accept → durable ack, ${SECONDS}s per measurement, database ${dbName}\n`);
+  console.log(`meerkat-kernel bench:store — accept → durable ack, ${SECONDS}s per measurement, median of ${ROUNDS} rounds, database ${dbName}\n`);
   console.log('kernel = AcceptWithoutWake, backlog grows | drained = echo executor attached, each accept after the previous completion');
   console.log('(latency of "drained" includes waiting for the previous input\'s run)\n');
   console.log('sessions | naive/s | p50 ms | p99 ms | kernel/s | p50 ms | p99 ms | ratio | drained/s | p50 ms | p99 ms | ratio');
   try {
     for (const n of SESSIONS) {
-      const base = await benchBaseline(url.toString(), n);
-      const kern = await benchKernel(url.toString(), n, false);
-      const drained = await benchKernel(url.toString(), n, true);
+      const rounds: { base: Result; kern: Result; drained: Result }[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        rounds.push({
+          base: await benchBaseline(url.toString(), n),
+          kern: await benchKernel(url.toString(), n, false),
+          drained: await benchKernel(url.toString(), n, true),
+        });
+      }
+      const base = median(rounds.map((r) => r.base));
+      const kern = median(rounds.map((r) => r.kern));
+      const drained = median(rounds.map((r) => r.drained));
       const col = (r: Result): string => `${fmt(r.perSec).padStart(8)} | ${fmt(r.p50, 2).padStart(6)} | ${fmt(r.p99, 2).padStart(6)}`;
       console.log(
         `${String(n).padStart(8)} | ${col(base)} | ${col(kern)} | ${(kern.perSec / base.perSec).toFixed(2)}x | ${col(drained)} | ${(drained.perSec / base.perSec).toFixed(2)}x`,
