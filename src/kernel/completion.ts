@@ -61,6 +61,7 @@ export const TERMINATION_REASONS = {
   recovered: 'recovered input no longer pending',
   channelClosed: 'completion channel closed without result',
   kernelShutdown: 'kernel shutting down',
+  ownershipLost: 'another replica took over the session (lease lost); watch the input there',
 } as const;
 
 /** A caller's handle on one input's completion. */

@@ -41,6 +41,7 @@ import { PeerInbox } from './peer-inbox.js';
 import { RuntimeLoop, type LoopHost } from './runtime-loop.js';
 import { errorText, isTerminalPhase, SessionRuntime, type LedgerRecord, type SessionTxn } from './session.js';
 import type { BlobStore, RoutedSignal, RuntimeStore, SessionDocument, StoredInputRow } from './store.js';
+import type { CommitFence, SessionLeases } from './leases.js';
 import { activeTraceparent } from '../telemetry/kernel-tracing.js';
 import { observeAdmission, type KernelObserver } from './observer.js';
 
@@ -60,6 +61,19 @@ export interface KernelOptions {
   readonly blobThresholdBytes: number;
   /** Metrics hooks (./observer.ts); none by default. */
   readonly observer?: KernelObserver;
+  /** Session leases across replicas (decision 12); without it this process owns every session it loads. */
+  readonly ownership?: Ownership;
+}
+
+/** How this replica takes and keeps session leases. */
+export interface Ownership {
+  readonly leases: SessionLeases;
+  /** This replica's id (`MEERKAT_REPLICA_ID`). */
+  readonly replicaId: string;
+  /** `host:port` other replicas reach this one at (`MEERKAT_ADVERTISE_ADDR`). */
+  readonly address: string;
+  /** Lease lifetime without renewal (ms). */
+  readonly ttlMs: number;
 }
 
 /** Signal strength order (commands.md §2.10). */
@@ -90,7 +104,7 @@ export class KernelCore implements LoopHost {
   readonly sessions = new Map<string, SessionRuntime>();
   private readonly registering = new Map<string, Promise<SessionRuntime>>();
   /** Counters for operators (durability health, persistence.md §7). */
-  readonly metrics = { commits: 0, commit_failures: 0, sessions_reload_required: 0, reloads: 0, recoveries: 0 };
+  readonly metrics = { commits: 0, commit_failures: 0, sessions_reload_required: 0, reloads: 0, recoveries: 0, ownership_lost: 0 };
   /** Observers of committed routed signals (in-process subscribers). */
   readonly signalListeners = new Set<(s: RoutedSignal) => void>();
 
@@ -142,8 +156,10 @@ export class KernelCore implements LoopHost {
     if (pending) return { session: await pending, inserted: false };
     const work = (async () => {
       if (existing) await this.dropForReload(existing);
+      // Own the session before reading it: a takeover reads what the previous owner last committed.
+      const fence = await this.claimLease(sessionId);
       const doc = await this.store.loadSession(runtimeIdOf(sessionId));
-      return doc ? this.recoverSession(sessionId, doc) : this.registerFresh(sessionId);
+      return doc ? this.recoverSession(sessionId, doc, fence) : this.registerFresh(sessionId, fence);
     })();
     this.registering.set(sessionId, work);
     try {
@@ -153,7 +169,65 @@ export class KernelCore implements LoopHost {
     }
   }
 
-  private newSessionRuntime(sessionId: string, epochId: string): SessionRuntime {
+  /**
+   * Takes the session's lease (decision 12) and returns the fence its commits carry; `null` when
+   * this kernel runs without {@link Ownership}. A live other owner is SESSION_OWNED_ELSEWHERE.
+   */
+  private async claimLease(sessionId: string): Promise<CommitFence | null> {
+    const own = this.options.ownership;
+    if (!own) return null;
+    const claim = await own.leases.claim({ session_id: sessionId, replica_id: own.replicaId, address: own.address, ttl_ms: own.ttlMs });
+    if (claim.kind === 'held') {
+      throw new KernelError(
+        'SESSION_OWNED_ELSEWHERE',
+        `session ${sessionId} is owned by replica ${claim.owner_replica} at ${claim.owner_address} (lease expires in ${claim.expires_in_ms} ms unless renewed)`,
+        { session_id: sessionId, owner_replica: claim.owner_replica, owner_address: claim.owner_address },
+      );
+    }
+    return { replica_id: own.replicaId, token: claim.token };
+  }
+
+  /**
+   * Renews every lease this replica holds (one store write) and drops, without running anything,
+   * each loaded session whose lease it no longer holds (expired and taken over while this process
+   * was paused or partitioned). Returns the sessions dropped.
+   */
+  async renewLeases(): Promise<readonly string[]> {
+    const own = this.options.ownership;
+    if (!own) return [];
+    const owned = await own.leases.renew(own.replicaId, own.ttlMs);
+    const lost: string[] = [];
+    for (const session of [...this.sessions.values()]) {
+      if (session.fence !== null && owned.get(session.sessionId) !== session.fence.token) {
+        lost.push(session.sessionId);
+        await this.dropOwnership(session);
+      }
+    }
+    return lost;
+  }
+
+  /**
+   * Forgets a session this replica no longer owns: waiters end, the loop is told to stop (not
+   * awaited: this may run inside the loop's own refused commit), nothing is written.
+   */
+  async dropOwnership(session: SessionRuntime): Promise<void> {
+    if (this.sessions.get(session.sessionId) !== session) return;
+    this.sessions.delete(session.sessionId);
+    session.waiters.terminateAll(TERMINATION_REASONS.ownershipLost);
+    if (session.attachment.kind === 'active') void session.attachment.loop.close();
+    session.attachment = { kind: 'none' };
+    await this.abortDrainTask(session);
+    session.waiters.close();
+    this.metrics.ownership_lost += 1;
+  }
+
+  /** Releases every lease this replica holds (graceful shutdown), so other replicas take them at once. */
+  async releaseLeases(): Promise<void> {
+    const own = this.options.ownership;
+    if (own) await own.leases.release(own.replicaId);
+  }
+
+  private newSessionRuntime(sessionId: string, epochId: string, fence: CommitFence | null): SessionRuntime {
     const session = new SessionRuntime(
       sessionId,
       runtimeIdOf(sessionId),
@@ -162,6 +236,7 @@ export class KernelCore implements LoopHost {
       this.store,
       this.clock,
       { assertInvariants: this.options.assertInvariants },
+      fence,
     );
     session.ops = new OpsRegistry(
       session,
@@ -174,9 +249,9 @@ export class KernelCore implements LoopHost {
     return session;
   }
 
-  private async registerFresh(sessionId: string): Promise<SessionRuntime> {
+  private async registerFresh(sessionId: string, fence: CommitFence | null): Promise<SessionRuntime> {
     const epochId = newId();
-    const session = this.newSessionRuntime(sessionId, epochId);
+    const session = this.newSessionRuntime(sessionId, epochId, fence);
     const tx = session.begin('RegisterSession');
     tx.apply({ type: 'Initialize' });
     tx.apply({ type: 'RegisterSession', session_id: sessionId, runtime_epoch_id: epochId });
@@ -192,9 +267,9 @@ export class KernelCore implements LoopHost {
    * inputs whose boundary receipt is missing, consumes applied inputs whose
    * receipt committed, drops ephemeral inputs, and commits the result.
    */
-  private async recoverSession(sessionId: string, doc: SessionDocument): Promise<SessionRuntime> {
+  private async recoverSession(sessionId: string, doc: SessionDocument, fence: CommitFence | null): Promise<SessionRuntime> {
     const runtimeId = runtimeIdOf(sessionId);
-    const session = this.newSessionRuntime(sessionId, doc.epoch_id);
+    const session = this.newSessionRuntime(sessionId, doc.epoch_id, fence);
     const rows = [...(await this.store.loadInputs(runtimeId))].sort(
       (a, b) => (a.admission_sequence ?? Number.MAX_SAFE_INTEGER) - (b.admission_sequence ?? Number.MAX_SAFE_INTEGER) || a.created_at - b.created_at,
     );
@@ -364,6 +439,7 @@ export class KernelCore implements LoopHost {
     } catch (e) {
       this.metrics.commit_failures += 1;
       this.options.observer?.commitFailed(e);
+      if (e instanceof KernelError && e.code === 'SESSION_OWNED_ELSEWHERE') await this.dropOwnership(session);
       throw e;
     }
     this.metrics.commits += 1;

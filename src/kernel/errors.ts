@@ -14,6 +14,7 @@
  * | RECONFIGURE_HOST_UNAVAILABLE  | no attached executor can reconfigure the LLM          | FAILED_PRECONDITION  |
  * | UNKNOWN_EXECUTOR              | no executor is registered under that name             | INVALID_ARGUMENT     |
  * | STORE_UNAVAILABLE             | the store refused or failed a write                   | UNAVAILABLE          |
+ * | SESSION_OWNED_ELSEWHERE       | another live replica holds the session's lease        | UNAVAILABLE          |
  * | INTERNAL                      | a kernel bug; never a caller's mistake                | INTERNAL             |
  */
 export type KernelErrorCode =
@@ -26,6 +27,7 @@ export type KernelErrorCode =
   | 'RECONFIGURE_HOST_UNAVAILABLE'
   | 'UNKNOWN_EXECUTOR'
   | 'STORE_UNAVAILABLE'
+  | 'SESSION_OWNED_ELSEWHERE'
   | 'INTERNAL';
 
 export interface FieldViolation {

@@ -5,6 +5,7 @@ export * from './input.js';
 export * from './completion.js';
 export * from './executor.js';
 export * from './store.js';
+export * from './leases.js';
 export { EchoExecutor } from './executors/echo.js';
 export { ScriptedExecutor, parseScript } from './executors/scripted.js';
 export type { AcceptOutcome, PostAdmissionSignal } from './core.js';

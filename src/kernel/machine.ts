@@ -24,7 +24,7 @@ import { IngressCommands } from './commands/ingress.js';
 import { LegacyRunCommands } from './commands/legacy-run.js';
 import { QueryCommands } from './commands/queries.js';
 import { SessionCommands } from './commands/session.js';
-import { KernelCore, type KernelOptions } from './core.js';
+import { KernelCore, type KernelOptions, type Ownership } from './core.js';
 import { ExecutorRegistry } from './executor.js';
 import { EchoExecutor } from './executors/echo.js';
 import { ScriptedExecutor } from './executors/scripted.js';
@@ -50,6 +50,12 @@ export interface MeerkatMachineOptions {
   readonly retentionIntervalMs?: number;
   /** Metrics hooks (e.g. `KernelMetrics` of src/telemetry/kernel-metrics.ts); none by default. */
   readonly observer?: KernelObserver;
+  /**
+   * Several replicas on one database (decision 12): each session this kernel loads is first leased
+   * to it, every commit is fenced by the lease's token, and the leases are renewed every
+   * `renewEveryMs` (one store write for all). Omit it when one process owns the database.
+   */
+  readonly ownership?: Ownership & { readonly renewEveryMs: number };
 }
 
 /** A registry with the built-in executors `echo` and `scripted`. */
@@ -81,6 +87,7 @@ export class MeerkatMachine {
       blobs: options.blobs === undefined ? new InMemoryBlobStore() : options.blobs,
       blobThresholdBytes: options.blobThresholdBytes ?? 64 * 1024,
       observer: options.observer,
+      ...(options.ownership ? { ownership: options.ownership } : {}),
     };
     this.core = new KernelCore(opts);
     this.session = new SessionCommands(this.core);
@@ -97,9 +104,23 @@ export class MeerkatMachine {
       this.retentionTimer = setInterval(() => void this.pruneOnce(window), interval);
       this.retentionTimer.unref();
     }
+    const own = options.ownership;
+    if (own) {
+      if (!(own.renewEveryMs > 0 && own.renewEveryMs < own.ttlMs)) {
+        throw new RangeError(`ownership.renewEveryMs (${own.renewEveryMs}) must be positive and shorter than ttlMs (${own.ttlMs})`);
+      }
+      this.renewTimer = setInterval(() => {
+        this.core.renewLeases().catch((e: unknown) => {
+          // The lease store is unreachable: keep serving; a session lost meanwhile is refused at its next commit.
+          console.error(`meerkat kernel: renewing session leases failed: ${e instanceof Error ? e.message : String(e)}`);
+        });
+      }, own.renewEveryMs);
+      this.renewTimer.unref();
+    }
   }
 
   private retentionTimer: NodeJS.Timeout | null = null;
+  private renewTimer: NodeJS.Timeout | null = null;
 
   /**
    * One retention pass: removes terminal input rows, receipts and acknowledged
@@ -136,8 +157,11 @@ export class MeerkatMachine {
   }
 
   /** Stops every runtime loop and terminates outstanding waiters. */
+  /** Stops every loop, ends waiters and, with ownership, releases this replica's leases so others take them at once. */
   async close(): Promise<void> {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
+    if (this.renewTimer) clearInterval(this.renewTimer);
     await this.core.close();
+    await this.core.releaseLeases();
   }
 }

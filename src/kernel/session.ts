@@ -28,6 +28,7 @@ import { checkInvariants } from '../machine/invariants.js';
 import { WorkingState } from '../machine/working-state.js';
 import { LIVE_RUN_FIELDS } from '../machine/arms/recovery.js';
 import type { Clock } from './clock.js';
+import { CommitFencedError, type CommitFence } from './leases.js';
 import { CompletionRegistry, type CompletionOutcome } from './completion.js';
 import { guardRejected, internalError, invalidPhase, KernelError, runtimeDestroyed } from './errors.js';
 import { MutationGate } from './gate.js';
@@ -119,6 +120,8 @@ export class SessionRuntime {
     readonly store: RuntimeStore,
     readonly clock: Clock,
     readonly options: SessionOptions,
+    /** The lease every commit of this session is conditional on (decision 12), or null without ownership. */
+    readonly fence: CommitFence | null = null,
   ) {
     this.state = initial;
   }
@@ -230,8 +233,12 @@ export class SessionRuntime {
         deleted_input_ids: [...tx.deletedInputs],
         receipt: tx.receipt,
         signals,
+        ...(this.fence ? { fence: this.fence } : {}),
       });
     } catch (e) {
+      if (e instanceof CommitFencedError) {
+        throw new KernelError('SESSION_OWNED_ELSEWHERE', `${tx.command}: ${e.message}`, { session_id: this.sessionId, replica_id: e.fence.replica_id });
+      }
       throw new KernelError('STORE_UNAVAILABLE', `${tx.command}: the store refused the commit: ${errorText(e)}`);
     }
     tx.committed = true;

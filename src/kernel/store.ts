@@ -7,6 +7,7 @@
  * This issue ships {@link InMemoryRuntimeStore}; the PostgreSQL store
  * implements the same interface.
  */
+import { CommitFencedError, InMemorySessionLeases, type CommitFence } from './leases.js';
 import { createHash } from 'node:crypto';
 import type {
   MachineState,
@@ -133,6 +134,11 @@ export interface SessionCommit {
   readonly deleted_input_ids?: readonly string[];
   readonly receipt: BoundaryReceipt | null;
   readonly signals: readonly RoutedSignalDraft[];
+  /**
+   * When set, the commit applies only while the session's lease (decision 12) still has this owner
+   * and token; otherwise it fails with a `CommitFencedError` and writes nothing.
+   */
+  readonly fence?: CommitFence;
 }
 
 /** What a retention pass removed. */
@@ -208,10 +214,16 @@ export class InMemoryRuntimeStore implements RuntimeStore, SignalOutbox {
   /** Number of successful commits (diagnostics and tests). */
   commitCount = 0;
 
+  /** `leases`: the lease table fenced commits are checked against (share one between "replicas" in tests). */
+  constructor(readonly leases: InMemorySessionLeases = new InMemorySessionLeases()) {}
+
   async commit(change: SessionCommit): Promise<readonly RoutedSignal[]> {
     if (this.failNextCommits && this.failNextCommits.count > 0) {
       this.failNextCommits.count -= 1;
       throw new Error(this.failNextCommits.message);
+    }
+    if (change.fence && !this.leases.admits(change.session_id, change.fence)) {
+      throw new CommitFencedError(change.runtime_id, change.session_id, change.fence);
     }
     this.checkIdempotencyKeys(change);
     if (change.receipt) {

@@ -9,9 +9,14 @@
  * | `MEERKAT_SHUTDOWN_GRACE_MS` | `10000` | bound of a graceful shutdown (SIGTERM/SIGINT) |
  * | `MEERKAT_SHUTDOWN_NOT_SERVING_MS` | `0` | how long health reports NOT_SERVING before the listener closes |
  * | `MEERKAT_LOG_LEVEL` | `info` | pino level (`debug` logs every call) |
+ * | `MEERKAT_REPLICA_ID` | host name | this replica's id in session leases (PostgreSQL only) |
+ * | `MEERKAT_ADVERTISE_ADDR` | `<host name>:<listen port>` | `host:port` other replicas reach this one at (named in SESSION_OWNED_ELSEWHERE) |
+ * | `MEERKAT_LEASE_TTL_MS` | `10000` | session lease lifetime without renewal |
+ * | `MEERKAT_LEASE_RENEW_MS` | `3000` | how often all leases are renewed (one statement); must be below the TTL |
  *
  * Log lines written inside an active span carry its `trace_id` and `span_id` ({@link loggerOptions}).
  */
+import { hostname } from 'node:os';
 import type { LoggerOptions } from 'pino';
 import { DEFAULT_DATA_DIR } from '../store/connection.js';
 import { traceLogMixin } from '../telemetry/log-context.js';
@@ -26,7 +31,16 @@ export interface ServerConfig {
   readonly shutdownGraceMs: number;
   readonly notServingMs: number;
   readonly logLevel: string;
+  /** Session leases (decision 12): used when the store is PostgreSQL, which several replicas may share. */
+  readonly replica: {
+    readonly id: string;
+    readonly advertiseAddress: string;
+    readonly leaseTtlMs: number;
+    readonly leaseRenewMs: number;
+  };
 }
+
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):([0-9]{1,5})$/;
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -50,7 +64,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   }
   const logLevel = text('MEERKAT_LOG_LEVEL') ?? 'info';
   if (!LEVELS.includes(logLevel)) throw new Error(`MEERKAT_LOG_LEVEL must be one of ${LEVELS.join(', ')}, got "${logLevel}"`);
+  const replicaId = text('MEERKAT_REPLICA_ID') ?? hostname();
+  if (replicaId.length > 253 || /\s/.test(replicaId)) throw new Error(`MEERKAT_REPLICA_ID must be a name without spaces (at most 253 characters), got "${replicaId}"`);
+  const advertiseAddress = text('MEERKAT_ADVERTISE_ADDR') ?? `${hostname()}:${port}`;
+  const advertised = HOST_PORT.exec(advertiseAddress);
+  const advertisedPort = advertised ? Number(advertised[3]) : NaN;
+  if (!advertised || !(advertisedPort >= 1 && advertisedPort <= 65535)) {
+    throw new Error(`MEERKAT_ADVERTISE_ADDR must be host:port that other replicas can dial (e.g. 10.0.3.7:50051), got "${advertiseAddress}"`);
+  }
+  const leaseTtlMs = ms('MEERKAT_LEASE_TTL_MS', 10_000);
+  const leaseRenewMs = ms('MEERKAT_LEASE_RENEW_MS', 3_000);
+  if (!(leaseTtlMs > 0 && leaseRenewMs > 0 && leaseRenewMs < leaseTtlMs)) {
+    throw new Error(`MEERKAT_LEASE_RENEW_MS (${leaseRenewMs}) must be positive and below MEERKAT_LEASE_TTL_MS (${leaseTtlMs})`);
+  }
   return {
+    replica: { id: replicaId, advertiseAddress, leaseTtlMs, leaseRenewMs },
     listen,
     databaseUrl: text('DATABASE_URL') ?? null,
     dataDir: text('MEERKAT_DATA_DIR') ?? DEFAULT_DATA_DIR,

@@ -53,6 +53,7 @@ export const GRPC_STATUS_OF: Readonly<Record<KernelErrorCode, grpc.status>> = {
   RECONFIGURE_HOST_UNAVAILABLE: grpc.status.FAILED_PRECONDITION,
   UNKNOWN_EXECUTOR: grpc.status.INVALID_ARGUMENT,
   STORE_UNAVAILABLE: grpc.status.UNAVAILABLE,
+  SESSION_OWNED_ELSEWHERE: grpc.status.UNAVAILABLE,
   INTERNAL: grpc.status.INTERNAL,
 };
 
@@ -130,7 +131,7 @@ export function kernelServiceError(e: KernelError): grpc.ServiceError {
     message: e.message,
     metadata: e.metadata,
     violations,
-    retryDelayMs: e.code === 'STORE_UNAVAILABLE' ? STORE_RETRY_DELAY_MS : null,
+    retryDelayMs: e.code === 'STORE_UNAVAILABLE' || e.code === 'SESSION_OWNED_ELSEWHERE' ? STORE_RETRY_DELAY_MS : null,
   });
 }
 

@@ -41,7 +41,19 @@ async function main(): Promise<void> {
   logger.info({ store: stores.kind, location: stores.location, migrations: stores.migrations }, `store: ${stores.kind} at ${stores.location}`);
   // With a metrics exporter the kernel reports to the `meerkat-kernel` meter; otherwise it has no observer.
   const kernelMetrics = telemetry.metricsEnabled ? new KernelMetrics() : undefined;
-  const kernel = new MeerkatMachine({ store: stores.store, blobs: stores.blobs, observer: kernelMetrics });
+  // Several replicas may share a PostgreSQL database: lease every session this one loads (decision 12).
+  const ownership =
+    stores.kind === 'postgres'
+      ? {
+          leases: stores.leases,
+          replicaId: config.replica.id,
+          address: config.replica.advertiseAddress,
+          ttlMs: config.replica.leaseTtlMs,
+          renewEveryMs: config.replica.leaseRenewMs,
+        }
+      : undefined;
+  if (ownership) logger.info({ replica: ownership.replicaId, address: ownership.address, lease_ttl_ms: ownership.ttlMs }, 'session leases on');
+  const kernel = new MeerkatMachine({ store: stores.store, blobs: stores.blobs, observer: kernelMetrics, ...(ownership ? { ownership } : {}) });
   kernelMetrics?.observe(kernel.core);
 
   let server: KernelServer;

@@ -25,10 +25,20 @@ import type { BoundaryReceiptsTable, InputsTable, OpsSnapshotsTable, SessionsTab
 
 /** The rows one batch writes, per table. */
 export interface BatchRows {
+  /** Commits conditional on a session lease (decision 12): written only while the lease holds this owner and token. */
+  readonly fences: readonly FenceRow[];
   readonly receipts: readonly Insertable<BoundaryReceiptsTable>[];
   readonly sessions: readonly Insertable<SessionsTable>[];
   readonly inputs: readonly Insertable<InputsTable>[];
   readonly ops: readonly Insertable<OpsSnapshotsTable>[];
+}
+
+/** One fenced commit of a batch. */
+export interface FenceRow {
+  readonly runtime_id: string;
+  readonly session_id: string;
+  readonly replica_id: string;
+  readonly token: number;
 }
 
 /** A column and its PostgreSQL type. */
@@ -104,36 +114,50 @@ function updateAllBut<T>(columns: Columns<T>, key: readonly string[]): string {
 
 interface Part {
   readonly present: (rows: BatchRows) => boolean;
-  readonly cte: (parameter: number) => string;
+  /** The CTE reading its rows from parameter `parameter`; `unfenced` filters out refused commits' rows. */
+  readonly cte: (parameter: number, unfenced: string) => string;
   readonly rows: (rows: BatchRows) => readonly object[];
 }
+
+/**
+ * The fence check: the leases of the batch's fenced commits, locked `FOR SHARE` until the statement
+ * commits (so a takeover's token bump waits for it, or — if it came first — is seen, and the commit
+ * refused), and the runtimes whose fence no longer matches.
+ */
+const FENCE_CTES =
+  `w_fence_ok AS (SELECT l.session_id FROM meerkat_session_leases l ` +
+  `JOIN json_to_recordset($1::json) AS f(runtime_id text, session_id text, replica_id text, token bigint) ` +
+  `ON l.session_id = f.session_id AND l.owner_replica = f.replica_id AND l.fencing_token = f.token FOR SHARE OF l), ` +
+  `w_refused AS (SELECT f.runtime_id FROM json_to_recordset($1::json) AS f(runtime_id text, session_id text) ` +
+  `WHERE f.session_id NOT IN (SELECT session_id FROM w_fence_ok))`;
+const UNFENCED = ` WHERE r.runtime_id NOT IN (SELECT runtime_id FROM w_refused)`;
 
 const PARTS: readonly Part[] = [
   {
     present: (b) => b.receipts.length > 0,
     // Plain insert: a duplicate receipt fails the whole statement (the store then goes the careful way).
-    cte: (parameter) => `w_receipts AS (${insertFromJson('meerkat_boundary_receipts', RECEIPT_COLUMNS, parameter)})`,
+    cte: (parameter, unfenced) => `w_receipts AS (${insertFromJson('meerkat_boundary_receipts', RECEIPT_COLUMNS, parameter)}${unfenced})`,
     rows: (b) => b.receipts,
   },
   {
     present: (b) => b.sessions.length > 0,
-    cte: (parameter) =>
-      `w_sessions AS (${insertFromJson('meerkat_sessions', SESSION_COLUMNS, parameter)} ` +
+    cte: (parameter, unfenced) =>
+      `w_sessions AS (${insertFromJson('meerkat_sessions', SESSION_COLUMNS, parameter)}${unfenced} ` +
       `ON CONFLICT (runtime_id) DO UPDATE SET ${updateAllBut(SESSION_COLUMNS, ['runtime_id'])})`,
     rows: (b) => b.sessions,
   },
   {
     present: (b) => b.inputs.length > 0,
-    cte: (parameter) =>
-      `w_inputs AS (${insertFromJson('meerkat_inputs', INPUT_COLUMNS, parameter)} ` +
+    cte: (parameter, unfenced) =>
+      `w_inputs AS (${insertFromJson('meerkat_inputs', INPUT_COLUMNS, parameter)}${unfenced} ` +
       `ON CONFLICT (runtime_id, input_id) DO UPDATE SET ${updateAllBut(INPUT_COLUMNS, ['runtime_id', 'input_id'])})`,
     rows: (b) => b.inputs,
   },
   {
     present: (b) => b.ops.length > 0,
     // A process that forgot what it wrote (restart, cache eviction) does not rewrite an unchanged snapshot.
-    cte: (parameter) =>
-      `w_ops AS (${insertFromJson('meerkat_ops_snapshots', OPS_COLUMNS, parameter)} ` +
+    cte: (parameter, unfenced) =>
+      `w_ops AS (${insertFromJson('meerkat_ops_snapshots', OPS_COLUMNS, parameter)}${unfenced} ` +
       `ON CONFLICT (runtime_id) DO UPDATE SET ${updateAllBut(OPS_COLUMNS, ['runtime_id'])} ` +
       `WHERE (meerkat_ops_snapshots.epoch_id, meerkat_ops_snapshots.next_completion_seq, meerkat_ops_snapshots.snapshot) ` +
       `IS DISTINCT FROM (excluded.epoch_id, excluded.next_completion_seq, excluded.snapshot))`,
@@ -141,17 +165,19 @@ const PARTS: readonly Part[] = [
   },
 ];
 
-/** Statement texts by the bit mask of present parts (built on first use). */
+/** Statement texts by the bit mask of present parts (bit 0: fences), built on first use. */
 const TEXTS = new Map<number, string>();
 
 function textFor(mask: number): string {
   let text = TEXTS.get(mask);
   if (text === undefined) {
-    const ctes: string[] = [];
+    const fenced = (mask & 1) !== 0;
+    const ctes: string[] = fenced ? [FENCE_CTES] : [];
+    let parameter = fenced ? 2 : 1;
     PARTS.forEach((part, i) => {
-      if ((mask & (1 << i)) !== 0) ctes.push(part.cte(ctes.length + 1));
+      if ((mask & (1 << (i + 1))) !== 0) ctes.push(part.cte(parameter++, fenced ? UNFENCED : ''));
     });
-    text = `WITH ${ctes.join(', ')} SELECT 1 AS written`;
+    text = `WITH ${ctes.join(', ')} ${fenced ? 'SELECT runtime_id AS refused FROM w_refused' : 'SELECT NULL::text AS refused WHERE false'}`;
     TEXTS.set(mask, text);
   }
   return text;
@@ -162,14 +188,22 @@ export function batchIsEmpty(rows: BatchRows): boolean {
   return PARTS.every((p) => !p.present(rows));
 }
 
-/** The batch as one statement (call only when {@link batchIsEmpty} is false). */
-export function batchStatement(rows: BatchRows): CompiledQuery {
+/**
+ * The batch as one statement (call only when {@link batchIsEmpty} is false). It returns one row
+ * `{ refused }` per fenced commit whose lease no longer matches: none of that commit's rows were
+ * written.
+ */
+export function batchStatement(rows: BatchRows): CompiledQuery<{ readonly refused: string }> {
   let mask = 0;
   const parameters: unknown[] = [];
+  if (rows.fences.length > 0) {
+    mask |= 1;
+    parameters.push(JSON.stringify(rows.fences));
+  }
   PARTS.forEach((part, i) => {
     if (!part.present(rows)) return;
-    mask |= 1 << i;
+    mask |= 1 << (i + 1);
     parameters.push(JSON.stringify(part.rows(rows)));
   });
-  return CompiledQuery.raw(textFor(mask), parameters);
+  return CompiledQuery.raw(textFor(mask), parameters) as CompiledQuery<{ readonly refused: string }>;
 }

@@ -16,26 +16,42 @@
  * ```
  */
 import type { Kysely } from 'kysely';
-import { openDatabase, type OpenDatabaseOptions } from './connection.js';
+import { openDatabase, resolveDatabaseUrl, type OpenDatabaseOptions } from './connection.js';
 import { migrateToLatest } from './migrator.js';
 import { PostgresBlobStore } from './postgres-blob-store.js';
 import { PostgresRuntimeStore, type PostgresRuntimeStoreOptions } from './postgres-store.js';
+import { PostgresSessionLeases } from './session-leases.js';
 import type { Database } from './schema.js';
+import { SignalNotifications } from './signal-notify.js';
 
 export * from './connection.js';
 export * from './errors.js';
 export * from './migrator.js';
 export * from './postgres-blob-store.js';
 export * from './postgres-store.js';
+export * from './session-leases.js';
+export * from './signal-notify.js';
 export type * from './schema.js';
 export { TABLE_NAMES } from './schema.js';
 
-export interface CreateStoresOptions extends OpenDatabaseOptions, Omit<PostgresRuntimeStoreOptions, 'onClose'> {}
+export interface CreateStoresOptions extends OpenDatabaseOptions, Omit<PostgresRuntimeStoreOptions, 'onClose'> {
+  /**
+   * PostgreSQL only: wake subscribers through `LISTEN meerkat_signals` (default true). With it the
+   * outbox poll is only a slow fallback ({@link NOTIFIED_POLL_INTERVAL_MS} unless `pollIntervalMs`
+   * says otherwise); PGlite is single-process and keeps the in-process wake and the 50 ms poll.
+   */
+  readonly listenForSignals?: boolean;
+}
+
+/** Fallback outbox poll of a PostgreSQL store whose subscribers are woken by NOTIFY. */
+export const NOTIFIED_POLL_INTERVAL_MS = 1000;
 
 /** The durable stores on one database. */
 export interface Stores {
   readonly store: PostgresRuntimeStore;
   readonly blobs: PostgresBlobStore;
+  /** Session leases on the same database (decision 12; `store` checks commit fences against them). */
+  readonly leases: PostgresSessionLeases;
   readonly kind: 'postgres' | 'pglite';
   /** Where the database is (URL without password, or the PGlite data directory). */
   readonly location: string;
@@ -56,10 +72,31 @@ export async function createStores(options: CreateStoresOptions = {}): Promise<S
     await handle.close();
     throw e;
   }
-  const store = new PostgresRuntimeStore(handle.db, { ...options, onClose: () => handle.close() });
+  const url = resolveDatabaseUrl(options);
+  const listen = handle.kind === 'postgres' && url !== null && options.listenForSignals !== false;
+  let notifications: SignalNotifications | null = null;
+  const store = new PostgresRuntimeStore(handle.db, {
+    ...options,
+    ...(listen ? { pollIntervalMs: options.pollIntervalMs ?? NOTIFIED_POLL_INTERVAL_MS } : {}),
+    onClose: async () => {
+      await notifications?.close();
+      await handle.close();
+    },
+  });
+  if (listen) {
+    try {
+      notifications = await SignalNotifications.start(url, () => store.wakeSignals(), {
+        ...(options.onBackgroundError ? { onError: options.onBackgroundError } : {}),
+      });
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+  }
   return {
     store,
     blobs: new PostgresBlobStore(handle.db),
+    leases: new PostgresSessionLeases(handle.db),
     kind: handle.kind,
     location: handle.location,
     db: handle.db,

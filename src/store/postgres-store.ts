@@ -32,6 +32,7 @@
  * ```
  */
 import { sql, type Insertable, type Kysely, type Transaction } from 'kysely';
+import { CommitFencedError, type CommitFence } from '../kernel/leases.js';
 import type {
   BoundaryReceipt,
   PruneReport,
@@ -81,6 +82,9 @@ export interface PostgresRuntimeStoreOptions {
 /** A commit, validated and encoded before it joins a batch. */
 interface PreparedCommit {
   readonly runtimeId: string;
+  readonly sessionId: string;
+  /** The lease this commit is conditional on, if any (decision 12). */
+  readonly fence: CommitFence | null;
   /** `null` when the document did not change (nothing to rewrite). */
   readonly session: Insertable<SessionsTable> | null;
   readonly documentChanged: boolean;
@@ -187,22 +191,27 @@ export class PostgresRuntimeStore implements RuntimeStore, SignalOutbox {
   ): Promise<readonly WriteOutcome<readonly RoutedSignal[]>[] | null> {
     const opsChanged = this.opsChanged(batch);
     const rows: BatchRows = {
+      fences: batch.flatMap((c) =>
+        c.fence ? [{ runtime_id: c.runtimeId, session_id: c.sessionId, replica_id: c.fence.replica_id, token: c.fence.token }] : [],
+      ),
       receipts: batch.flatMap((c) => (c.receipt ? [c.receipt] : [])),
       sessions: batch.flatMap((c) => (c.session ? [c.session] : [])),
       inputs: batch.flatMap((c) => c.inputs),
       ops: opsChanged.map((c) => c.ops.row),
     };
+    const refused = new Set<string>();
     if (!batchIsEmpty(rows)) {
       this.transactions += 1;
       try {
-        await this.db.executeQuery(batchStatement(rows));
+        const result = await this.db.executeQuery(batchStatement(rows));
+        for (const r of result.rows) refused.add(r.refused);
       } catch (error) {
         if (isDatabaseError(error)) return null;
         throw error;
       }
     }
-    for (const c of opsChanged) this.rememberOps(c.runtimeId, c.ops.key);
-    return batch.map(() => NO_SIGNALS);
+    for (const c of opsChanged) if (!refused.has(c.runtimeId)) this.rememberOps(c.runtimeId, c.ops.key);
+    return batch.map((c) => (refused.has(c.runtimeId) && c.fence ? { ok: false, error: fenced(c, c.fence) } : NO_SIGNALS));
   }
 
   /** One transaction of several statements: receipts checked one by one, deletions, signals. */
@@ -210,7 +219,8 @@ export class PostgresRuntimeStore implements RuntimeStore, SignalOutbox {
     this.transactions += 1;
     const written: WithOps[] = [];
     const outcomes = await this.db.transaction().execute(async (trx) => {
-      const failed = await insertReceipts(trx, batch);
+      const failed = await refuseStaleFences(trx, batch);
+      for (const [c, e] of await insertReceipts(trx, batch.filter((c) => !failed.has(c)))) failed.set(c, e);
       const live = batch.filter((c) => !failed.has(c));
       if (live.length > 0) {
         // A document whose durable content did not change since this process last wrote it is not rewritten.
@@ -418,6 +428,8 @@ function prepare(change: SessionCommit): PreparedCommit {
   const ops = change.document_changed === false ? null : opsSnapshotOf(change.document);
   return {
     runtimeId,
+    sessionId: change.session_id,
+    fence: change.fence ?? null,
     session: change.document_changed === false ? null : sessionToRow(change.document),
     documentChanged: change.document_changed !== false,
     inputs,
@@ -433,6 +445,34 @@ function chunks<T>(items: readonly T[], columns: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
+}
+
+function fenced(c: PreparedCommit, fence: CommitFence): CommitFencedError {
+  return new CommitFencedError(c.runtimeId, c.sessionId, fence);
+}
+
+/**
+ * The fenced commits whose session lease no longer has their owner and token, with their error.
+ * The matching leases are locked `FOR SHARE` until the transaction ends, so a takeover cannot bump
+ * the token between this check and COMMIT.
+ */
+async function refuseStaleFences(trx: Transaction<Database>, batch: readonly PreparedCommit[]): Promise<Map<PreparedCommit, Error>> {
+  const refused = new Map<PreparedCommit, Error>();
+  const fenced_ = batch.filter((c) => c.fence !== null);
+  if (fenced_.length === 0) return refused;
+  const held = await trx
+    .selectFrom('meerkat_session_leases')
+    .select(['session_id', 'owner_replica', 'fencing_token'])
+    .where('session_id', 'in', fenced_.map((c) => c.sessionId))
+    .forShare()
+    .execute();
+  const byId = new Map(held.map((l) => [l.session_id, l]));
+  for (const c of fenced_) {
+    const lease = byId.get(c.sessionId);
+    const fence = c.fence as CommitFence;
+    if (!lease || lease.owner_replica !== fence.replica_id || lease.fencing_token !== fence.token) refused.set(c, fenced(c, fence));
+  }
+  return refused;
 }
 
 /** Inserts the batch's receipts; returns the commits whose receipt already existed, with their error. */

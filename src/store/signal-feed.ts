@@ -4,8 +4,11 @@
  * Each subscription keeps its own cursor; the loop reads a page after the lowest cursor, hands each
  * signal to every subscription whose cursor is behind it (so each subscriber sees each committed
  * signal once, in sequence order), and sleeps `pollIntervalMs` when it caught up. A local commit
- * wakes it at once ({@link SignalFeed.wake}); signals committed by other processes arrive within
- * one poll interval. The loop runs only while there are subscribers.
+ * wakes it at once ({@link SignalFeed.wake}). On PostgreSQL, signals committed by other processes
+ * wake it too: `createStores` runs a `LISTEN meerkat_signals` connection (`signal-notify.ts`, fed
+ * by the outbox trigger of migration 0004) that calls `wake()`, and the poll (1 s there) is only
+ * the fallback for notifications lost while that connection reconnects. On PGlite (one process)
+ * the in-process wake is all there is. The loop runs only while there are subscribers.
  *
  * Sequences become visible in order (see `meerkat_signal_sequence` in `schema.ts`), so advancing a
  * cursor past what one read returned never skips a signal that commits later.

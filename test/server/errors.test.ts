@@ -19,6 +19,7 @@ const TABLE: Record<KernelErrorCode, grpc.status> = {
   RECONFIGURE_HOST_UNAVAILABLE: grpc.status.FAILED_PRECONDITION,
   UNKNOWN_EXECUTOR: grpc.status.INVALID_ARGUMENT,
   STORE_UNAVAILABLE: grpc.status.UNAVAILABLE,
+  SESSION_OWNED_ELSEWHERE: grpc.status.UNAVAILABLE,
   INTERNAL: grpc.status.INTERNAL,
 };
 
@@ -61,6 +62,11 @@ describe('toServiceError', () => {
     const store = decodeErrorDetails(toServiceError(new KernelError('STORE_UNAVAILABLE', 'down')));
     expect(store?.retryDelayMs).toBe(STORE_RETRY_DELAY_MS);
     expect(store?.fieldViolations).toEqual([]);
+    const moved = decodeErrorDetails(
+      toServiceError(new KernelError('SESSION_OWNED_ELSEWHERE', 'owned by b', { owner_replica: 'b', owner_address: '10.0.0.2:50051' })),
+    );
+    expect(moved?.retryDelayMs).toBe(STORE_RETRY_DELAY_MS);
+    expect(moved?.errorInfo).toMatchObject({ reason: 'SESSION_OWNED_ELSEWHERE', metadata: { owner_address: '10.0.0.2:50051' } });
   });
 
   it('a store commit failure that escaped the kernel is STORE_UNAVAILABLE', () => {

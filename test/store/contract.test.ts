@@ -47,7 +47,7 @@ const postgresReachable = await serverReachable(ADMIN_URL);
 // (a) in memory
 runStoreContract('in-memory', async () => {
   const store = new InMemoryRuntimeStore();
-  return { store, blobs: new InMemoryBlobStore(), close: () => store.close() };
+  return { store, blobs: new InMemoryBlobStore(), leases: store.leases, close: () => store.close() };
 });
 
 // (b) embedded PGlite in a fresh temporary directory (one instance for the whole file)
@@ -60,7 +60,7 @@ afterAll(async () => {
 });
 runStoreContract('pglite', async () => {
   const s = await pgliteStores();
-  return { store: s.store, blobs: s.blobs, transactionCount: () => s.store.transactionCount, close: async () => {} };
+  return { store: s.store, blobs: s.blobs, leases: s.leases, transactionCount: () => s.store.transactionCount, close: async () => {} };
 });
 databaseChecks('pglite', pgliteStores);
 
@@ -86,7 +86,7 @@ const postgresTitle = postgresReachable
 describe.skipIf(!postgresReachable)(postgresTitle, () => {
   runStoreContract('postgres', async () => {
     const s = await postgresStores();
-    return { store: s.store, blobs: s.blobs, transactionCount: () => s.store.transactionCount, close: async () => {} };
+    return { store: s.store, blobs: s.blobs, leases: s.leases, transactionCount: () => s.store.transactionCount, close: async () => {} };
   });
   databaseChecks('postgres', postgresStores);
 });

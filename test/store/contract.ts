@@ -27,12 +27,16 @@ import {
   type SessionDocument,
   type SignalOutbox,
   type StoredInputRow,
+  CommitFencedError,
+  type SessionLeases,
 } from '../../src/kernel/index.js';
 
 /** What a backend hands the contract. */
 export interface ContractStores {
   readonly store: RuntimeStore & SignalOutbox;
   readonly blobs: BlobStore;
+  /** The session leases the store checks commit fences against (decision 12). */
+  readonly leases: SessionLeases;
   /** Write transactions so far, when the backend counts them (group commit must use fewer than commits). */
   readonly transactionCount?: () => number;
   close(): Promise<void>;
@@ -167,6 +171,83 @@ export function runStoreContract(name: string, makeStores: () => Promise<Contrac
     });
     afterAll(async () => {
       await stores?.close();
+    });
+
+    describe('session leases and fenced commits (decision 12)', () => {
+      const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+      const claim = (sessionId: string, replica: string, ttl = 30_000) =>
+        stores.leases.claim({ session_id: sessionId, replica_id: replica, address: `${replica}.local:50051`, ttl_ms: ttl });
+
+      it('a free lease is taken with token 1, kept by its owner, and refused to a live other replica', async () => {
+        const { sessionId } = freshIds();
+        expect(await claim(sessionId, 'a')).toEqual({ kind: 'owned', token: 1 });
+        expect(await claim(sessionId, 'a')).toEqual({ kind: 'owned', token: 1 });
+        const other = await claim(sessionId, 'b');
+        expect(other).toMatchObject({ kind: 'held', owner_replica: 'a', owner_address: 'a.local:50051' });
+        expect(other.kind === 'held' && other.expires_in_ms > 0).toBe(true);
+        expect(await stores.leases.lease(sessionId)).toMatchObject({ owner_replica: 'a', fencing_token: 1 });
+      });
+
+      it('an expired lease is taken over with token + 1 and the old owner cannot take it back while it lives', async () => {
+        const { sessionId } = freshIds();
+        expect(await claim(sessionId, 'a', 40)).toEqual({ kind: 'owned', token: 1 });
+        await sleep(120);
+        expect(await claim(sessionId, 'b')).toEqual({ kind: 'owned', token: 2 });
+        expect(await claim(sessionId, 'a')).toMatchObject({ kind: 'held', owner_replica: 'b' });
+      });
+
+      it('a commit fenced by a stale token is refused whole; the current owner commits', async () => {
+        const ids = freshIds();
+        expect(await claim(ids.sessionId, 'a', 40)).toEqual({ kind: 'owned', token: 1 });
+        const ok = rowOf(ids);
+        await store.commit(commitOf(ids, { inputs: [ok], fence: { replica_id: 'a', token: 1 } }));
+        await sleep(120);
+        expect(await claim(ids.sessionId, 'b')).toEqual({ kind: 'owned', token: 2 });
+        const stale = rowOf(ids);
+        const refused = store.commit(
+          commitOf(ids, { document: docOf(ids, { updated_at: NOW + 5 }), inputs: [stale], fence: { replica_id: 'a', token: 1 } }),
+        );
+        await expect(refused).rejects.toBeInstanceOf(CommitFencedError);
+        expect(await store.loadInput(ids.runtimeId, stale.input_id)).toBeNull();
+        expect(await store.loadInput(ids.runtimeId, ok.input_id)).not.toBeNull();
+        await store.commit(commitOf(ids, { inputs: [stale], fence: { replica_id: 'b', token: 2 } }));
+        expect(await store.loadInput(ids.runtimeId, stale.input_id)).not.toBeNull();
+      });
+
+      it('in one group-committed batch only the stale commit fails; a stale commit with signals writes none', async () => {
+        const sessions = [freshIds(), freshIds(), freshIds()];
+        for (const ids of sessions) await claim(ids.sessionId, 'a');
+        const [good1, stale, good2] = sessions as [Ids, Ids, Ids];
+        await stores.leases.release('a', [stale.sessionId]);
+        expect(await claim(stale.sessionId, 'b')).toEqual({ kind: 'owned', token: 2 });
+        const rows = sessions.map((ids) => rowOf(ids));
+        const settled = await Promise.allSettled(
+          sessions.map((ids, i) => store.commit(commitOf(ids, { inputs: [rows[i]!], fence: { replica_id: 'a', token: 1 } }))),
+        );
+        expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+        expect(await store.loadInput(good1.runtimeId, rows[0]!.input_id)).not.toBeNull();
+        expect(await store.loadInput(stale.runtimeId, rows[1]!.input_id)).toBeNull();
+        expect(await store.loadInput(good2.runtimeId, rows[2]!.input_id)).not.toBeNull();
+        const withSignal = store.commit(commitOf(stale, { signals: [signalOf(stale)], fence: { replica_id: 'a', token: 1 } }));
+        await expect(withSignal).rejects.toBeInstanceOf(CommitFencedError);
+        expect(await store.loadSession(stale.runtimeId)).toBeNull();
+      });
+
+      it('renew extends every live lease of a replica and reports them; release frees them at once', async () => {
+        const [x, y] = [freshIds(), freshIds()];
+        await claim(x.sessionId, 'r-renew', 40);
+        await claim(y.sessionId, 'r-renew', 40);
+        const owned = await stores.leases.renew('r-renew', 30_000);
+        expect(owned.get(x.sessionId)).toBe(1);
+        expect(owned.get(y.sessionId)).toBe(1);
+        await sleep(120);
+        expect(await claim(x.sessionId, 'other')).toMatchObject({ kind: 'held', owner_replica: 'r-renew' });
+        await stores.leases.release('r-renew', [x.sessionId]);
+        expect(await claim(x.sessionId, 'other')).toEqual({ kind: 'owned', token: 2 });
+        const after = await stores.leases.renew('r-renew', 30_000);
+        expect(after.has(x.sessionId)).toBe(false);
+        expect(after.get(y.sessionId)).toBe(1);
+      });
     });
 
     describe('commit and load', () => {
