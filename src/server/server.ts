@@ -84,6 +84,7 @@ import { createDrainService } from './drain-service.js';
 import type { ErrorLogger } from './errors.js';
 import { ExecutorService } from './executor-service.js';
 import { guardBidiStreaming, guardServerStreaming, tolerantService } from './handlers.js';
+import { SessionForwarder } from './forwarding.js';
 import { KernelHealth } from './health.js';
 import { createIngressService, type IngressStreamHandlers } from './ingress-service.js';
 import { IngressStreams } from './ingress-streams.js';
@@ -158,6 +159,8 @@ export interface BuiltKernelServer {
   readonly context: ServerContext;
   readonly health: KernelHealth;
   readonly components: StreamingComponents;
+  /** Passes calls for sessions owned by another replica to their owner. */
+  readonly forwarder: SessionForwarder;
 }
 
 export interface BuildKernelServerOptions {
@@ -187,19 +190,26 @@ export function buildKernelServer(options: BuildKernelServerOptions): BuiltKerne
   const executor = components.executor.handlers();
   const plugged = { track: false } as const; // the components end their own streams
 
-  server.addService(tolerantService(SessionServiceService), createSessionService(context));
-  server.addService(tolerantService(VisibilityServiceService), createVisibilityService(context));
-  server.addService(tolerantService(DrainServiceService), createDrainService(context));
-  server.addService(tolerantService(ControlServiceService), createControlService(context));
-  server.addService(tolerantService(ModelRoutingServiceService), createModelRoutingService(context));
+  // Session-scoped calls for a session another live replica owns go to the owner (decision 12).
+  const own = options.kernel.core.options.ownership;
+  const forwarder = new SessionForwarder(options.kernel, own ? { leases: own.leases, replicaId: own.replicaId } : null, options.logger);
+  const routed = <I extends object>(definition: object, implementation: I): I => forwarder.wrap(definition, implementation);
+  server.addService(tolerantService(SessionServiceService), routed(SessionServiceService, createSessionService(context)));
+  server.addService(tolerantService(VisibilityServiceService), routed(VisibilityServiceService, createVisibilityService(context)));
+  server.addService(tolerantService(DrainServiceService), routed(DrainServiceService, createDrainService(context)));
+  server.addService(tolerantService(ControlServiceService), routed(ControlServiceService, createControlService(context)));
+  server.addService(tolerantService(ModelRoutingServiceService), routed(ModelRoutingServiceService, createModelRoutingService(context)));
   server.addService(
     tolerantService(IngressServiceService),
-    createIngressService(context, {
-      acceptWithCompletion: guardServerStreaming(context, 'IngressService.AcceptWithCompletion', ingressStreams.acceptWithCompletion, plugged),
-      watchInput: guardServerStreaming(context, 'IngressService.WatchInput', ingressStreams.watchInput, plugged),
-    }),
+    routed(
+      IngressServiceService,
+      createIngressService(context, {
+        acceptWithCompletion: guardServerStreaming(context, 'IngressService.AcceptWithCompletion', ingressStreams.acceptWithCompletion, plugged),
+        watchInput: guardServerStreaming(context, 'IngressService.WatchInput', ingressStreams.watchInput, plugged),
+      }),
+    ),
   );
-  server.addService(tolerantService(RunServiceService), createRunService(context));
+  server.addService(tolerantService(RunServiceService), routed(RunServiceService, createRunService(context)));
   server.addService(tolerantService(ExecutorServiceService), {
     attach: guardBidiStreaming(context, 'ExecutorService.Attach', executor.attach, plugged),
   });
@@ -208,7 +218,7 @@ export function buildKernelServer(options: BuildKernelServerOptions): BuiltKerne
   const health = new KernelHealth(KERNEL_SERVICES);
   health.addToServer(server, context.lifecycle);
   addReflection(server, options.descriptorSet ?? DEFAULT_DESCRIPTOR_SET);
-  return { server, context, health, components };
+  return { server, context, health, components, forwarder };
 }
 
 export interface KernelServerOptions extends BuildKernelServerOptions {
@@ -232,7 +242,7 @@ export interface KernelServer {
 /** Builds the server, binds `listen` and reports SERVING. */
 export async function createKernelServer(options: KernelServerOptions): Promise<KernelServer> {
   const built = buildKernelServer(options);
-  const { server, context, health, components } = built;
+  const { server, context, health, components, forwarder } = built;
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(options.listen, grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p)));
   });
@@ -254,6 +264,7 @@ export async function createKernelServer(options: KernelServerOptions): Promise<
       const idle = await context.lifecycle.whenIdle(remaining());
       const stopped = await within(new Promise<void>((resolve) => server.tryShutdown(() => resolve())), remaining());
       if (!stopped) server.forceShutdown();
+      forwarder.close();
       const clean = idle && stopped;
       log.info({ clean }, clean ? 'server stopped' : 'grace period over: remaining calls were cancelled');
       try {

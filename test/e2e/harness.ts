@@ -52,8 +52,9 @@ export function freePort(): Promise<number> {
 
 /** Starts the server process and waits for health SERVING (overall). */
 export async function startServer(env: Readonly<Record<string, string>> = {}, timeoutMs = 45_000): Promise<RunningServer> {
-  const port = await freePort();
-  const address = `127.0.0.1:${port}`;
+  // A caller may choose the address (e.g. to advertise it to other replicas); otherwise a free port.
+  const address = env.MEERKAT_LISTEN ?? `127.0.0.1:${await freePort()}`;
+  const port = Number(address.slice(address.lastIndexOf(':') + 1));
   const dataDir = mkdtempSync(join(tmpdir(), 'meerkat-e2e-'));
   const childEnv: NodeJS.ProcessEnv = { ...process.env, MEERKAT_LISTEN: address, MEERKAT_DATA_DIR: join(dataDir, 'data'), ...env };
   delete childEnv.DATABASE_URL; // embedded PGlite in the temp directory
