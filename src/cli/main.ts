@@ -10,6 +10,7 @@
  *   meerkat inputs|input|state …                     read models
  *   meerkat retire|reset|recover|recycle|destroy|stop <session>
  *   meerkat call <Service>.<Rpc> '<json>'            any other RPC (proto3 JSON in, proto3 JSON out)
+ *   meerkat mob …                                    the mob sidecar's MobService (src/cli/mob.ts)
  *
  * Global options: `--address` (env MEERKAT_ADDRESS, default 127.0.0.1:50051), `--json`,
  * `--timeout` (unary calls default to 30 s; streams wait without a deadline unless given).
@@ -61,6 +62,7 @@ import {
   runtimeStateLabel,
   watchEndLabel,
 } from './format.js';
+import { addMobCommands } from './mob.js';
 import { CliFailure, HintedError, KernelConnection, consume, describeError, formatError, isServiceError, type Method } from './rpc.js';
 import { allMethods, findMethod } from './services.js';
 
@@ -654,6 +656,8 @@ Exit codes: 0 ok, 1 call failed, 2 usage, 3 input did not complete / watch ended
         for (const m of methods) process.stdout.write(`${m.method.padEnd(width)}  ${m.kind}\n`);
       }
     });
+
+  addMobCommands(program);
 
   return program;
 }

@@ -1,5 +1,5 @@
 /**
- * The kernel server process: `npm start` (tsx) or `node dist/server/main.js` after `npm run build`.
+ * The kernel server process: `npm start` (tsx) or `node dist/src/server/main.js` after `npm run build`.
  *
  * Configuration from the environment (src/server/config.ts): `MEERKAT_LISTEN` (default
  * `0.0.0.0:50051`), `DATABASE_URL` (else embedded PGlite in `MEERKAT_DATA_DIR`, default

@@ -3,7 +3,7 @@
  *
  * The kernel's schema comes from the descriptor set buf compiles from proto/
  * (`src/gen/descriptor.binpb`, written by `npm run gen:proto`; `npm run build` copies it to
- * `dist/gen/`): exact FileDescriptorProtos, one per .proto file, with their comments. (Loading
+ * `dist/src/gen/`): exact FileDescriptorProtos, one per .proto file, with their comments. (Loading
  * the .proto files with @grpc/proto-loader instead would hand reflection protobufjs's descriptors,
  * which merge a package into one file with relative type names and no proto3-optional flags —
  * strict clients such as `buf curl` cannot use them.)
@@ -29,7 +29,7 @@ import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 
-/** The kernel's compiled descriptor set (`src/gen/descriptor.binpb`, or `dist/gen/` when built). */
+/** The kernel's compiled descriptor set (`src/gen/descriptor.binpb`, or `dist/src/gen/` when built). */
 export const DEFAULT_DESCRIPTOR_SET = fileURLToPath(new URL('../gen/descriptor.binpb', import.meta.url));
 
 /** One FileDescriptorProto (serialized) per file of a `buf build` descriptor set. */

@@ -169,7 +169,7 @@ export interface BuildKernelServerOptions {
   readonly logger: Logger;
   /** grpc-js options merged over {@link DEFAULT_GRPC_OPTIONS}. */
   readonly grpcOptions?: grpc.ServerOptions;
-  /** The compiled descriptor set reflection serves; default `src/gen/descriptor.binpb` (`dist/gen/` when built). */
+  /** The compiled descriptor set reflection serves; default `src/gen/descriptor.binpb` (`dist/src/gen/` when built). */
   readonly descriptorSet?: string;
   /** Overrides {@link createStreamingComponents} (tests). */
   readonly streaming?: (ctx: ServerContext) => StreamingComponents;

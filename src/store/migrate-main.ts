@@ -1,13 +1,13 @@
 /**
  * Migrates the kernel's database to the latest schema and prints what ran: `npm run migrate`
- * (through `scripts/migrate.ts`) or, after `npm run build`, `node dist/store/migrate-main.js` (the
+ * (through `scripts/migrate.ts`) or, after `npm run build`, `node dist/src/store/migrate-main.js` (the
  * migration Job of `deploy/base`). The run holds the migration advisory lock (`migrator.ts`), so
  * it is safe next to replicas that migrate at start-up.
  *
  *   npm run migrate                                   # DATABASE_URL, else PGlite in MEERKAT_DATA_DIR or .meerkat/data
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/meerkat npm run migrate
  *   npm run migrate -- --data-dir /var/lib/meerkat    # embedded PGlite in that directory
- *   node dist/store/migrate-main.js --database-url postgres://…
+ *   node dist/src/store/migrate-main.js --database-url postgres://…
  *
  * Exits non-zero when a migration fails or the database was migrated by a newer build.
  */
