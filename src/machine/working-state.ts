@@ -4,16 +4,18 @@
  * {@link reduce} never touches its input state: every step copies the ~170-field root and, through
  * copy-on-write proxies, each nested map it writes. A shell transaction applies a dozen or more
  * inputs and keeps only the last state, so it pays that price for intermediate states nobody
- * reads. A `WorkingState` instead copies the root and every nested container (map or array) of
- * the base once, and then lets each arm's `update` write into its own copy directly — the same
- * arms, guards and effects as {@link reduce}, with the same result (the property tests check the
- * two agree step by step).
+ * reads. A `WorkingState` instead gives the arms one root object for the whole transaction: plain
+ * fields are its own properties, and each container field (a map or an array) is copied from the
+ * base the first time an arm reaches it (an accessor generated once per field), after which arms
+ * write into that copy directly. Containers no arm touched are never copied, so a session with a
+ * large backlog pays only for the per-input maps a transaction actually uses. Same arms, guards
+ * and effects as {@link reduce}, same result (the property tests check the two agree step by step
+ * on deep-frozen base states).
  *
- * Ownership rule: after each step, any container field whose object changed identity (an arm
- * assigned a new array or a map it received) is copied again, so the working copy never writes
- * into an object it did not create. Arms update containers one level deep (`d.map[id] = v`,
- * `delete d.map[id]`, `d.set = setAdd(d.set, id)`); values stored inside a container are replaced,
- * never modified in place, which is what makes one level of copying enough.
+ * Ownership rule: a container an arm assigns (a fresh array from `setAdd`, a map it received) is
+ * copied on assignment, so the working copy never writes into an object it did not create. Arms
+ * update containers one level deep (`d.map[id] = v`, `delete d.map[id]`); values stored inside a
+ * container are replaced, never modified in place, which is what makes one level enough.
  *
  * Guards run before any write, so a rejected input leaves the working copy as it was.
  *
@@ -21,18 +23,29 @@
  * ```ts
  * const work = new WorkingState(initialMachineState());
  * work.apply({ type: 'Initialize' });
- * console.log(work.state.lifecycle_phase); // 'Idle' — and initialMachineState() was not modified
+ * console.log(work.settle(initialMachineState()).lifecycle_phase); // 'Idle' — the base was not modified
  * ```
  */
 import type { Draft } from './draft.js';
 import type { MachineInput } from './inputs.js';
 import { firstEnabledArm, type Step } from './reduce.js';
-import { initialMachineState, type MachineState } from './state.js';
+import { INPUT_FACT_FIELDS, initialMachineState, type MachineState } from './state.js';
 
 const FIELDS: readonly string[] = Object.keys(initialMachineState());
 for (const f of FIELDS) if (!/^[a-z_][a-z0-9_]*$/.test(f)) throw new Error(`state field ${f} is not a plain identifier`);
 
 type Fields = Record<string, unknown>;
+
+/**
+ * Fields that may hold a container: those whose initial value is an object or null (nullable
+ * records such as the LLM identity). The others are strings, numbers and booleans.
+ */
+const INITIAL = initialMachineState() as unknown as Fields;
+const CONTAINER_FIELDS = FIELDS.filter((f) => INITIAL[f] === null || typeof INITIAL[f] === 'object');
+const PLAIN_FIELDS = FIELDS.filter((f) => !CONTAINER_FIELDS.includes(f));
+
+/** Marks a container field not yet copied from the base. */
+const UNTOUCHED = Symbol('untouched');
 
 function copyContainer(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
@@ -57,43 +70,69 @@ function shallowEqual(a: object, b: object): boolean {
   return n === 0;
 }
 
-/** The base's container for a field when `own` holds the same entries (so sharing is restored), else `own`. */
-function shared(own: unknown, base: unknown): unknown {
+/** The settled value of a container field: the base's own object when nothing in it changed. */
+function settled(own: unknown, base: unknown): unknown {
+  if (own === UNTOUCHED) return base;
   if (own === base || own === null || typeof own !== 'object' || base === null || typeof base !== 'object') return own;
   return shallowEqual(own, base) ? base : own;
 }
 
-// Per-field code generated once from the state's field names (plain identifiers, checked above):
-// straight-line property accesses on objects of one shape are what V8 runs fastest; a loop with
-// computed keys over ~170 fields costs several times more per transition.
-const ownCopy = new Function('c', 'b', `return {${FIELDS.map((f) => `${f}: c(b.${f})`).join(', ')}};`) as (
-  copy: typeof copyContainer,
-  base: Fields,
-) => Fields;
-const snapshot = new Function('r', `return {${FIELDS.map((f) => `${f}: r.${f}`).join(', ')}};`) as (root: Fields) => Fields;
-const reownFields = new Function(
-  'c',
+/** The working root: plain fields as own properties, container fields behind copy-on-first-access accessors. */
+interface WorkingRoot extends Fields {
+  readonly $base: Fields;
+}
+
+// Generated once from the state's field names (plain identifiers, checked above): monomorphic
+// property accesses and prototype accessors are what V8 runs fastest.
+const WorkingRootClass = new Function(
+  'copy',
+  'UNTOUCHED',
+  `return class WorkingRoot {
+    constructor(base) {
+      this.$base = base;
+      ${PLAIN_FIELDS.map((f) => `this.${f} = base.${f};`).join('\n      ')}
+      ${CONTAINER_FIELDS.map((f) => `this.$${f} = UNTOUCHED;`).join('\n      ')}
+    }
+    ${CONTAINER_FIELDS.map(
+      (f) =>
+        `get ${f}() { let v = this.$${f}; if (v === UNTOUCHED) { v = copy(this.$base.${f}); this.$${f} = v; } return v; }\n` +
+        `    set ${f}(v) { this.$${f} = copy(v); }`,
+    ).join('\n    ')}
+  };`,
+)(copyContainer, UNTOUCHED) as new (base: Fields) => WorkingRoot;
+
+/**
+ * The plain state of a working root, unchanged containers shared with `base`. Per-input maps an
+ * arm reached keep their copy without the O(entries) comparison: nothing compares them by
+ * reference (they are not part of the session document), and a session with a large backlog
+ * would pay for it on every transaction.
+ */
+const PER_INPUT: ReadonlySet<string> = new Set<string>(INPUT_FACT_FIELDS);
+const settleRoot = new Function(
+  'settled',
+  'UNTOUCHED',
   'r',
-  's',
-  FIELDS.map((f) => `if (r.${f} !== s.${f}) { r.${f} = c(r.${f}); s.${f} = r.${f}; }`).join('\n'),
-) as (copy: typeof copyContainer, root: Fields, seen: Fields) => void;
-const settleFields = new Function('h', 'r', 'b', FIELDS.map((f) => `r.${f} = h(r.${f}, b.${f});`).join('\n')) as (
-  share: typeof shared,
-  root: Fields,
-  base: Fields,
-) => void;
+  'b',
+  `return {${FIELDS.map((f) =>
+    !CONTAINER_FIELDS.includes(f)
+      ? `${f}: r.${f}`
+      : PER_INPUT.has(f)
+        ? `${f}: r.$${f} === UNTOUCHED ? b.${f} : r.$${f}`
+        : `${f}: settled(r.$${f}, b.${f})`,
+  ).join(', ')}};`,
+) as (share: typeof settled, untouched: symbol, root: WorkingRoot, base: Fields) => Fields;
 
 export class WorkingState {
-  private readonly root: Fields;
-  /** What this working copy last saw in each field: the container it owns, or the primitive value. */
-  private readonly seen: Fields;
+  private readonly root: WorkingRoot;
 
   constructor(base: MachineState) {
-    this.root = ownCopy(copyContainer, base as unknown as Fields);
-    this.seen = snapshot(this.root);
+    this.root = new WorkingRootClass(base as unknown as Fields);
   }
 
-  /** The current state (owned by this working copy: later steps change it in place). */
+  /**
+   * The current state, as the arms see it (reads and writes go through the working root; use
+   * {@link settle} for a plain object).
+   */
   get state(): MachineState {
     return this.root as unknown as MachineState;
   }
@@ -109,21 +148,18 @@ export class WorkingState {
     arm.update?.(draft, input);
     const to = arm.to === 'self' ? phase : arm.to === 'by-update' ? draft.lifecycle_phase : arm.to;
     draft.lifecycle_phase = to;
-    // Copy every container an arm just put into the root, so that later steps write only into owned objects.
-    reownFields(copyContainer, this.root, this.seen);
     const effects = arm.emit ? arm.emit(state, input) : [];
     return { ok: true, state, effects, transition: arm.name, from: phase, to };
   }
 
   /**
-   * The working copy with structural sharing restored: every container whose entries equal
-   * (by reference) those of the same field in `base` is replaced by `base`'s object. States
-   * that share unchanged parts can then be compared field by field by reference (the kernel
-   * skips rewriting a session document whose durable fields are all the same objects). The
-   * working copy must not be used afterwards.
+   * The working copy as a plain state with structural sharing restored: every container no arm
+   * reached, or (per-input maps aside) whose entries equal by reference those of the same field in
+   * `base`, is `base`'s own object. States that share unchanged parts can then be compared field by field by
+   * reference (the kernel skips rewriting a session document whose durable fields are all the
+   * same objects). `base` must be the state this working copy started from.
    */
   settle(base: MachineState): MachineState {
-    settleFields(shared, this.root, base as unknown as Fields);
-    return this.state;
+    return settleRoot(settled, UNTOUCHED, this.root, base as unknown as Fields) as unknown as MachineState;
   }
 }
