@@ -28,6 +28,16 @@ async function main(): Promise<void> {
   const logger = pino({ level: config.logLevel, base: { service: 'meerkat-sidecar', pid: process.pid } });
   if (telemetry.enabled) logger.info({ traces: telemetry.traces, service: telemetry.serviceName }, 'opentelemetry enabled');
 
+  // Until the server runs there is nothing to drain: a signal (e.g. SIGTERM to a standby still
+  // waiting for the consumer lock, possibly as PID 1, which ignores signals it has no handler for)
+  // exits at once, and the lock wait ends with the connection.
+  const exitBeforeServing = (signal: NodeJS.Signals): void => {
+    logger.info({ signal }, `${signal} before serving: exiting`);
+    logger.flush();
+    process.exit(0);
+  };
+  process.on('SIGTERM', exitBeforeServing);
+  process.on('SIGINT', exitBeforeServing);
   const lock =
     config.databaseUrl !== null
       ? await acquireConsumerLock(config.databaseUrl, {
@@ -85,6 +95,8 @@ async function main(): Promise<void> {
       },
     );
   };
+  process.off('SIGTERM', exitBeforeServing);
+  process.off('SIGINT', exitBeforeServing);
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 }

@@ -13,10 +13,14 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import type { IJob } from 'kubernetes-models/batch/v1/Job';
+import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import type { INetworkPolicyPeer } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicyPeer';
+import type { INetworkPolicyPort } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicyPort';
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IContainer } from 'kubernetes-models/v1/Container';
@@ -29,6 +33,8 @@ import type { IAuthorizationPolicy } from '@kubernetes-models/istio/security.ist
 import type { IPeerAuthentication } from '@kubernetes-models/istio/security.istio.io/v1beta1/PeerAuthentication';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KERNEL_SERVICES } from '../../src/server/server.js';
+import { DEFAULT_SIDECAR_PORT } from '../../sidecar/config.js';
+import { SIDECAR_SERVICES } from '../../sidecar/server/sidecar-server.js';
 import { type K8sObject, MODELS, parseManifests, render, requireKubectl, validateObject, validationErrors } from './kube.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -51,6 +57,12 @@ const SERVER_VARIABLES = new Set([...readFileSync(join(ROOT, 'src/server/config.
 const ISSUE_8_VARIABLES = new Set(['MEERKAT_REPLICA_ID', 'MEERKAT_ADVERTISE_ADDR']);
 /** main.ts' margin past the grace period after which the process exits regardless. */
 const HARD_EXIT_MARGIN_MS = Number(/HARD_EXIT_MARGIN_MS = ([\d_]+)/.exec(readFileSync(join(ROOT, 'src/server/main.ts'), 'utf8'))?.[1]?.replaceAll('_', ''));
+/** The sidecar's MobService / health port (sidecar/config.ts). */
+const SIDECAR_PORT = DEFAULT_SIDECAR_PORT;
+/** Environment variables the sidecar reads: every `text('…')` / `int('…')` of sidecar/config.ts. */
+const SIDECAR_VARIABLES = new Set([...readFileSync(join(ROOT, 'sidecar/config.ts'), 'utf8').matchAll(/\b(?:text|int)\('([A-Z0-9_]+)'/g)].map((m) => m[1]!));
+/** sidecar/main.ts' margin past the grace period after which the process exits regardless. */
+const SIDECAR_HARD_EXIT_MARGIN_MS = Number(/shutdownGraceMs \+ ([\d_]+)\)/.exec(readFileSync(join(ROOT, 'sidecar/main.ts'), 'utf8'))?.[1]?.replaceAll('_', ''));
 
 // Rendered once; a failure (kubectl missing, a kustomize error) is kept and thrown by every test
 // that needs the rendering, so each of them FAILS with the cause rather than being skipped.
@@ -105,6 +117,148 @@ function expectGrpcProbe(probe: IProbe | undefined, what: string): void {
 
 function configMapValues(variant: Variant): Record<string, string> {
   return find<IConfigMap>(variant, 'ConfigMap', 'meerkat-kernel-config').data ?? {};
+}
+
+/** True when `selector` is non-empty and every one of its labels is on `labels`. */
+function selects(selector: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>>): boolean {
+  const entries = Object.entries(selector ?? {});
+  return entries.length > 0 && entries.every(([k, v]) => labels[k] === v);
+}
+
+/** Whether a NetworkPolicy port list (absent = every port) admits TCP `port`. */
+function admitsPort(ports: readonly INetworkPolicyPort[] | undefined, port: number): boolean {
+  return ports === undefined || ports.some((p) => p.port === port && (p.protocol ?? 'TCP') === 'TCP');
+}
+
+/** A peer that selects pods of this namespace by label only (no namespaceSelector, no ipBlock). */
+function selectsLocalPods(peer: INetworkPolicyPeer, labels: Readonly<Record<string, string>>): boolean {
+  return peer.namespaceSelector === undefined && peer.ipBlock === undefined && selects(peer.podSelector?.matchLabels, labels);
+}
+
+/** A peer naming a meerkat workload (app.kubernetes.io/name), as opposed to a client selector. */
+function isWorkloadPeer(peer: INetworkPolicyPeer): boolean {
+  return peer.podSelector?.matchLabels?.['app.kubernetes.io/name']?.startsWith('meerkat-') === true;
+}
+
+const MEERKAT_PRINCIPAL = new RegExp(`^cluster\\.local/ns/${NAMESPACE}/sa/meerkat-[a-z0-9-]+$`);
+
+function principalsOf(ap: IAuthorizationPolicy): string[] {
+  return (ap.spec?.rules ?? []).flatMap((r) => (r.from ?? []).flatMap((f) => f.source?.principals ?? []));
+}
+
+/**
+ * Every way the rendered `list` deploys the mob sidecar wrongly (empty when it is right): the probe,
+ * port, environment, Service, NetworkPolicies and, when the kernel has one, the Istio
+ * AuthorizationPolicy. A pure function of the objects so that "schema validation can fail" below
+ * can show each check failing on a broken copy.
+ */
+function sidecarProblems(list: readonly K8sObject[]): string[] {
+  const problems: string[] = [];
+  const one = <T>(kind: string, name: string): T | undefined => {
+    const found = list.filter((o) => o.kind === kind && o.metadata.name === name);
+    if (found.length !== 1) problems.push(`expected one ${kind} ${name}, found ${found.length}`);
+    return found[0] as T | undefined;
+  };
+  const deployment = one<IDeployment>('Deployment', 'meerkat-sidecar');
+  const service = one<IService>('Service', 'meerkat-sidecar');
+  const kernelDeployment = one<IDeployment>('Deployment', 'meerkat-kernel');
+  const kernelService = one<IService>('Service', 'meerkat-kernel');
+  const sidecar = deployment?.spec?.template.spec?.containers.find((c) => c.name === 'sidecar');
+  if (deployment === undefined || service === undefined || kernelDeployment === undefined || kernelService === undefined || sidecar === undefined) {
+    return [...problems, 'the sidecar Deployment, its container "sidecar", or a Service is missing'];
+  }
+  const podLabels = deployment.spec?.template.metadata?.labels ?? {};
+  const kernelPodLabels = kernelDeployment.spec?.template.metadata?.labels ?? {};
+
+  // Probes: readiness only. A standby waiting on the consumer lock serves nothing, not even health.
+  const ready = sidecar.readinessProbe;
+  if (ready?.grpc?.port !== SIDECAR_PORT) problems.push(`readinessProbe must be a native gRPC probe on ${SIDECAR_PORT}, got ${JSON.stringify(ready)}`);
+  if (ready?.httpGet !== undefined || ready?.exec !== undefined || ready?.tcpSocket !== undefined) problems.push('readinessProbe must be gRPC only');
+  const healthService = ready?.grpc?.service ?? '';
+  if (!['', ...SIDECAR_SERVICES].includes(healthService)) problems.push(`readinessProbe: health service "${healthService}" is not one the sidecar reports (${['""', ...SIDECAR_SERVICES].join(', ')})`);
+  if (sidecar.livenessProbe !== undefined) problems.push('livenessProbe: it would kill the standby that waits on the consumer lock');
+  if (sidecar.startupProbe !== undefined) problems.push('startupProbe: it would kill the standby that waits on the consumer lock');
+
+  // The port it listens on = the container port named grpc.
+  const ports = sidecar.ports ?? [];
+  if (!isDeepStrictEqual(ports, [{ name: 'grpc', containerPort: SIDECAR_PORT, protocol: 'TCP' }])) problems.push(`container ports must be grpc ${SIDECAR_PORT}/TCP, got ${JSON.stringify(ports)}`);
+
+  // Environment: only variables sidecar/config.ts reads; the kernel address is the kernel Service.
+  const configMapKeys = (sidecar.envFrom ?? []).flatMap((f) => {
+    const name = f.configMapRef?.name;
+    const cm = list.find((o) => o.kind === 'ConfigMap' && o.metadata.name === name) as IConfigMap | undefined;
+    if (f.secretRef !== undefined || cm === undefined) problems.push(`envFrom ${JSON.stringify(f)}: only ConfigMaps of this deployment`);
+    return Object.keys(cm?.data ?? {});
+  });
+  const names = [...(sidecar.env ?? []).map((e) => e.name), ...configMapKeys];
+  for (const name of names.filter((n) => n.startsWith('MEERKAT_'))) {
+    if (!SIDECAR_VARIABLES.has(name)) problems.push(`env ${name} is not read by sidecar/config.ts`);
+  }
+  const env = new Map((sidecar.env ?? []).map((e) => [e.name, e.value]));
+  const listenPort = Number(env.get('MEERKAT_SIDECAR_PORT') ?? DEFAULT_SIDECAR_PORT);
+  if (listenPort !== SIDECAR_PORT) problems.push(`MEERKAT_SIDECAR_PORT ${listenPort} is not the container port ${SIDECAR_PORT}`);
+  const kernelPort = kernelService.spec?.ports?.find((p) => p.name === 'grpc')?.port;
+  const kernelAddress = `${kernelService.metadata?.name ?? '?'}.${kernelService.metadata?.namespace ?? '?'}.svc.cluster.local:${String(kernelPort)}`;
+  if (env.get('MEERKAT_KERNEL_ADDR') !== kernelAddress) problems.push(`MEERKAT_KERNEL_ADDR must be the kernel Service ${kernelAddress}, got ${String(env.get('MEERKAT_KERNEL_ADDR'))}`);
+
+  // The Service: gRPC on the sidecar port, selecting the sidecar pods and only them.
+  if (!isDeepStrictEqual(service.spec?.ports, [{ name: 'grpc', port: SIDECAR_PORT, targetPort: 'grpc', protocol: 'TCP', appProtocol: 'grpc' }])) {
+    problems.push(`Service meerkat-sidecar ports must be grpc ${SIDECAR_PORT} → targetPort grpc, appProtocol grpc; got ${JSON.stringify(service.spec?.ports)}`);
+  }
+  if (!selects(service.spec?.selector, podLabels)) problems.push(`Service meerkat-sidecar selector ${JSON.stringify(service.spec?.selector)} does not select the sidecar pods`);
+  if (selects(service.spec?.selector, kernelPodLabels)) problems.push('Service meerkat-sidecar selector also selects the kernel pods');
+  if (!selects(deployment.spec?.selector.matchLabels, podLabels)) problems.push('Deployment meerkat-sidecar selector does not select its own pods');
+
+  // NetworkPolicies: clients in on the sidecar port exactly as the kernel's; out to the kernel.
+  const policies = list.filter((o) => o.kind === 'NetworkPolicy') as unknown as INetworkPolicy[];
+  const policyOf = (labels: Readonly<Record<string, string>>, name: string): INetworkPolicy | undefined =>
+    policies.find((p) => p.metadata?.name === name && selects(p.spec?.podSelector?.matchLabels, labels));
+  const sidecarPolicy = policyOf(podLabels, 'meerkat-sidecar');
+  const kernelPolicy = policyOf(kernelPodLabels, 'meerkat-kernel');
+  if (sidecarPolicy === undefined || kernelPolicy === undefined) {
+    problems.push('NetworkPolicy meerkat-sidecar or meerkat-kernel is missing or selects other pods');
+  } else {
+    const clientPeers = (kernelPolicy.spec?.ingress ?? []).flatMap((r) => r.from ?? []).filter((p) => !isWorkloadPeer(p));
+    const sidecarIngress = sidecarPolicy.spec?.ingress ?? [];
+    const sidecarPeers = sidecarIngress.flatMap((r) => r.from ?? []);
+    const sorted = (peers: INetworkPolicyPeer[]): string[] => peers.map((p) => JSON.stringify(p)).sort();
+    if (clientPeers.length === 0 || !isDeepStrictEqual(sorted(sidecarPeers), sorted(clientPeers))) {
+      problems.push(`NetworkPolicy meerkat-sidecar must admit the kernel's client selectors ${JSON.stringify(clientPeers)}, admits ${JSON.stringify(sidecarPeers)}`);
+    }
+    for (const r of sidecarIngress) {
+      if (r.from === undefined || !isDeepStrictEqual(r.ports, [{ port: SIDECAR_PORT, protocol: 'TCP' }])) problems.push(`NetworkPolicy meerkat-sidecar ingress must be on ${SIDECAR_PORT}/TCP from named peers, got ${JSON.stringify(r)}`);
+    }
+    const egress = sidecarPolicy.spec?.egress ?? [];
+    const allowsOut = (port: number, protocol = 'TCP'): boolean => egress.some((r) => r.to === undefined && (r.ports ?? []).some((p) => p.port === port && (p.protocol ?? 'TCP') === protocol));
+    if (!allowsOut(53, 'UDP') || !allowsOut(53, 'TCP')) problems.push('NetworkPolicy meerkat-sidecar must allow DNS out');
+    if (!allowsOut(5432)) problems.push('NetworkPolicy meerkat-sidecar must allow PostgreSQL out');
+    const kernelContainerPort = kernelDeployment.spec?.template.spec?.containers.find((c) => c.name === 'kernel')?.ports?.find((p) => p.name === 'grpc')?.containerPort ?? -1;
+    if (!egress.some((r) => (r.to ?? []).some((peer) => selectsLocalPods(peer, kernelPodLabels)) && admitsPort(r.ports, kernelContainerPort))) {
+      problems.push(`NetworkPolicy meerkat-sidecar must allow out to the kernel pods on ${kernelContainerPort}`);
+    }
+    const kernelAdmits = (kernelPolicy.spec?.ingress ?? []).some((r) => (r.from ?? []).some((peer) => selectsLocalPods(peer, podLabels)) && admitsPort(r.ports, kernelContainerPort));
+    if (!kernelAdmits) problems.push(`NetworkPolicy meerkat-kernel must admit the sidecar pods on ${kernelContainerPort}`);
+  }
+
+  // Istio: when the kernel has an AuthorizationPolicy, the sidecar has one with its client principals.
+  const kernelAp = list.find((o) => o.kind === 'AuthorizationPolicy' && o.metadata.name === 'meerkat-kernel') as IAuthorizationPolicy | undefined;
+  if (kernelAp !== undefined) {
+    const ap = one<IAuthorizationPolicy>('AuthorizationPolicy', 'meerkat-sidecar');
+    const clients = principalsOf(kernelAp).filter((p) => !MEERKAT_PRINCIPAL.test(p));
+    if (ap !== undefined) {
+      if (ap.spec?.action !== 'ALLOW' || !isDeepStrictEqual(ap.spec.selector?.matchLabels, { 'app.kubernetes.io/name': 'meerkat-sidecar' }) || !selects(ap.spec.selector?.matchLabels, podLabels)) {
+        problems.push('AuthorizationPolicy meerkat-sidecar must ALLOW and select the sidecar pods');
+      }
+      if (clients.length === 0 || !isDeepStrictEqual(principalsOf(ap).sort(), clients.sort())) {
+        problems.push(`AuthorizationPolicy meerkat-sidecar must allow the kernel's client principals ${JSON.stringify(clients)}, allows ${JSON.stringify(principalsOf(ap))}`);
+      }
+      for (const r of ap.spec?.rules ?? []) {
+        const to = (r.to ?? []).map((t) => t.operation?.ports);
+        if ((r.from?.length ?? 0) === 0 || !isDeepStrictEqual(to, [[String(SIDECAR_PORT)]])) problems.push(`AuthorizationPolicy meerkat-sidecar rule must name its sources and port ${SIDECAR_PORT}: ${JSON.stringify(r)}`);
+      }
+    }
+  }
+  return problems;
 }
 
 describe('kubectl', () => {
@@ -184,6 +338,51 @@ describe('schema validation can fail', () => {
   });
 });
 
+describe('the sidecar checks can fail', () => {
+  /** A deep copy of `variant`'s rendering with `change` applied to the object `kind`/`name`. */
+  function broken<T>(variant: Variant, kind: string, name: string, change: (object: T) => void): K8sObject[] {
+    const copy = structuredClone(objects(variant));
+    const target = copy.find((o) => o.kind === kind && o.metadata.name === name);
+    if (target === undefined) throw new Error(`${variant}: no ${kind} ${name}`);
+    change(target as unknown as T);
+    return copy;
+  }
+  const sidecarOf = (d: IDeployment): IContainer => d.spec!.template.spec!.containers.find((c) => c.name === 'sidecar')!;
+
+  it('finds nothing wrong with the unmodified renderings (the control)', () => {
+    expect(sidecarProblems(objects('base'))).toEqual([]);
+    expect(sidecarProblems(objects('istio'))).toEqual([]);
+  });
+
+  it.each<[string, Variant, string, string, (o: never) => void, RegExp]>([
+    ['a livenessProbe', 'base', 'Deployment', 'meerkat-sidecar', (d: IDeployment) => void (sidecarOf(d).livenessProbe = { grpc: { port: SIDECAR_PORT } }), /^livenessProbe/],
+    ['a startupProbe', 'base', 'Deployment', 'meerkat-sidecar', (d: IDeployment) => void (sidecarOf(d).startupProbe = { grpc: { port: SIDECAR_PORT } }), /^startupProbe/],
+    ['no readinessProbe', 'base', 'Deployment', 'meerkat-sidecar', (d: IDeployment) => void delete sidecarOf(d).readinessProbe, /^readinessProbe must be a native gRPC probe/],
+    ['a readinessProbe on the kernel port', 'base', 'Deployment', 'meerkat-sidecar', (d: IDeployment) => void (sidecarOf(d).readinessProbe = { grpc: { port: GRPC_PORT } }), /^readinessProbe must be a native gRPC probe on 50052/],
+    ['a readinessProbe on a kernel health service', 'base', 'Deployment', 'meerkat-sidecar', (d: IDeployment) => void (sidecarOf(d).readinessProbe = { grpc: { port: SIDECAR_PORT, service: KERNEL_SERVICES[0] } }), /health service/],
+    ['a wrong kernel address', 'base', 'Deployment', 'meerkat-sidecar', (d: IDeployment) => void (sidecarOf(d).env!.find((e) => e.name === 'MEERKAT_KERNEL_ADDR')!.value = 'meerkat-kernel:50052'), /^MEERKAT_KERNEL_ADDR must be the kernel Service meerkat-kernel\.meerkat\.svc\.cluster\.local:50051/],
+    ['a variable the sidecar does not read', 'base', 'Deployment', 'meerkat-sidecar', (d: IDeployment) => void sidecarOf(d).env!.push({ name: 'MEERKAT_LISTEN', value: '0.0.0.0:50052' }), /^env MEERKAT_LISTEN is not read/],
+    ['the kernel ConfigMap as envFrom', 'base', 'Deployment', 'meerkat-sidecar', (d: IDeployment) => void (sidecarOf(d).envFrom = [{ configMapRef: { name: 'meerkat-kernel-config' } }]), /^env MEERKAT_LISTEN is not read/],
+    ['a listen port other than the container port', 'base', 'Deployment', 'meerkat-sidecar', (d: IDeployment) => void (sidecarOf(d).env!.find((e) => e.name === 'MEERKAT_SIDECAR_PORT')!.value = '50053'), /^MEERKAT_SIDECAR_PORT 50053/],
+    ['a Service without appProtocol', 'base', 'Service', 'meerkat-sidecar', (s: IService) => void delete s.spec!.ports![0]!.appProtocol, /^Service meerkat-sidecar ports/],
+    ['a Service selecting other pods', 'base', 'Service', 'meerkat-sidecar', (s: IService) => void (s.spec!.selector = { 'app.kubernetes.io/name': 'meerkat-kernel' }), /does not select the sidecar pods/],
+    ['a sidecar NetworkPolicy on the kernel port', 'base', 'NetworkPolicy', 'meerkat-sidecar', (p: INetworkPolicy) => void (p.spec!.ingress![0]!.ports = [{ port: GRPC_PORT, protocol: 'TCP' }]), /ingress must be on 50052/],
+    ['a sidecar NetworkPolicy admitting everyone', 'base', 'NetworkPolicy', 'meerkat-sidecar', (p: INetworkPolicy) => void (p.spec!.ingress = [{ ports: [{ port: SIDECAR_PORT, protocol: 'TCP' }] }]), /must admit the kernel's client selectors/],
+    ['no egress to the kernel', 'base', 'NetworkPolicy', 'meerkat-sidecar', (p: INetworkPolicy) => void (p.spec!.egress = p.spec!.egress!.filter((r) => r.to === undefined)), /must allow out to the kernel pods on 50051/],
+    ['a kernel NetworkPolicy without the sidecar', 'base', 'NetworkPolicy', 'meerkat-kernel', (p: INetworkPolicy) => void (p.spec!.ingress![0]!.from = p.spec!.ingress![0]!.from!.slice(1)), /must admit the sidecar pods/],
+    ['a sidecar AuthorizationPolicy missing a client principal', 'istio', 'AuthorizationPolicy', 'meerkat-sidecar', (a: IAuthorizationPolicy) => void (a.spec!.rules![0]!.from![0]!.source!.principals = ['cluster.local/ns/other/sa/other']), /client principals/],
+    ['a sidecar AuthorizationPolicy on the kernel port', 'istio', 'AuthorizationPolicy', 'meerkat-sidecar', (a: IAuthorizationPolicy) => void (a.spec!.rules![0]!.to = [{ operation: { ports: [String(GRPC_PORT)] } }]), /port 50052/],
+  ])('reports %s', (_what, variant, kind, name, change, problem) => {
+    const problems = sidecarProblems(broken(variant, kind, name, change));
+    expect(problems.some((p) => problem.test(p)), `${JSON.stringify(problems)} should match ${String(problem)}`).toBe(true);
+  });
+
+  it('reports a missing sidecar AuthorizationPolicy when the kernel has one', () => {
+    const list = objects('istio').filter((o) => !(o.kind === 'AuthorizationPolicy' && o.metadata.name === 'meerkat-sidecar'));
+    expect(sidecarProblems(list)).toContain('expected one AuthorizationPolicy meerkat-sidecar, found 0');
+  });
+});
+
 describe.each(Object.keys(VARIANTS) as Variant[])('deploy %s', (variant) => {
   const production = variant !== 'dev';
 
@@ -257,15 +456,52 @@ describe.each(Object.keys(VARIANTS) as Variant[])('deploy %s', (variant) => {
     }
   });
 
-  it('runs the migration entry point the build emits, and the sidecar entry point of its plan', () => {
+  it('runs the migration and sidecar entry points the build emits', () => {
     const migrate = container(find<IJob>(variant, 'Job', 'meerkat-migrate'), 'migrate');
-    expect(migrate.command).toEqual(['node', 'dist/store/migrate-main.js']);
-    // tsconfig.build.json compiles src/ into dist/: src/store/migrate-main.ts → dist/store/migrate-main.js.
-    expect(JSON.parse(readFileSync(join(ROOT, 'tsconfig.build.json'), 'utf8'))).toMatchObject({ compilerOptions: { rootDir: 'src', outDir: 'dist' } });
+    expect(migrate.command).toEqual(['node', 'dist/src/store/migrate-main.js']);
+    // tsconfig.build.json compiles src/ and sidecar/ into dist/ with the repository layout:
+    // src/store/migrate-main.ts → dist/src/store/migrate-main.js, sidecar/main.ts → dist/sidecar/main.js.
+    const build = JSON.parse(readFileSync(join(ROOT, 'tsconfig.build.json'), 'utf8')) as { compilerOptions?: object; include?: string[] };
+    expect(build).toMatchObject({ compilerOptions: { rootDir: '.', outDir: 'dist' } });
+    expect(build.include).toEqual(expect.arrayContaining(['src', 'sidecar']));
     expect(existsSync(join(ROOT, 'src/store/migrate-main.ts'))).toBe(true);
+    expect(existsSync(join(ROOT, 'sidecar/main.ts'))).toBe(true);
     expect(podTemplate(find<IJob>(variant, 'Job', 'meerkat-migrate')).spec?.restartPolicy).toBe('OnFailure');
     const sidecar = container(find<IDeployment>(variant, 'Deployment', 'meerkat-sidecar'), 'sidecar');
     expect(sidecar.command).toEqual(['node', 'dist/sidecar/main.js']);
+  });
+
+  it(`runs the mob sidecar: gRPC readiness on ${SIDECAR_PORT} and no liveness, the kernel Service as MEERKAT_KERNEL_ADDR, its own gRPC Service and policies`, () => {
+    expect(SIDECAR_VARIABLES).toContain('MEERKAT_KERNEL_ADDR'); // the parse of sidecar/config.ts found its variables
+    expect(SIDECAR_PORT).toBe(50052);
+    expect(sidecarProblems(objects(variant))).toEqual([]);
+    const sidecar = container(find<IDeployment>(variant, 'Deployment', 'meerkat-sidecar'), 'sidecar');
+    expect(sidecar.readinessProbe?.grpc).toEqual({ port: SIDECAR_PORT, service: 'meerkat.mob.v1.MobService' });
+    expect(sidecar.livenessProbe).toBeUndefined();
+    expect(sidecar.env?.find((e) => e.name === 'MEERKAT_KERNEL_ADDR')?.value).toBe(`meerkat-kernel.${NAMESPACE}.svc.cluster.local:${GRPC_PORT}`);
+  });
+
+  it(`runs ${production ? 2 : 1} sidecar replica(s), replacing old pods without waiting for new ones to be ready`, () => {
+    const deployment = find<IDeployment>(variant, 'Deployment', 'meerkat-sidecar');
+    expect(deployment.spec?.replicas).toBe(production ? 2 : 1);
+    // A new pod is not ready while an old one holds the consumer lock: a rollout that waits for it
+    // before stopping old pods would never finish.
+    expect(deployment.spec?.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: '100%' } });
+    expect(ofKind<IHorizontalPodAutoscaler>(variant, 'HorizontalPodAutoscaler').map((h) => h.spec?.scaleTargetRef.name)).not.toContain('meerkat-sidecar');
+  });
+
+  it('drains the sidecar within terminationGracePeriodSeconds: preStop sleep + shutdown grace + hard-exit margin', () => {
+    const deployment = find<IDeployment>(variant, 'Deployment', 'meerkat-sidecar');
+    const grace = podTemplate(deployment).spec?.terminationGracePeriodSeconds;
+    expect(grace).toBe(30);
+    const sidecar = container(deployment, 'sidecar');
+    const preStop = sidecar.lifecycle?.preStop?.exec?.command;
+    expect(preStop?.[0]).toBe('sleep');
+    const sleepSeconds = Number(preStop?.[1]);
+    expect(sleepSeconds).toBeGreaterThan(0);
+    const graceMs = Number(sidecar.env?.find((e) => e.name === 'MEERKAT_SHUTDOWN_GRACE_MS')?.value);
+    expect(Number.isSafeInteger(graceMs) && graceMs > 0 && Number.isSafeInteger(SIDECAR_HARD_EXIT_MARGIN_MS)).toBe(true);
+    expect(sleepSeconds * 1000 + graceMs + SIDECAR_HARD_EXIT_MARGIN_MS).toBeLessThan((grace ?? 0) * 1000);
   });
 
   it('gives workloads DATABASE_URL only through a Secret reference, and only variables the server reads (or issue 8 defines)', () => {
@@ -364,12 +600,25 @@ describe.each(Object.keys(VARIANTS) as Variant[])('deploy %s', (variant) => {
       expect(ns.metadata.labels?.['istio-injection']).toBe('enabled');
       expect(podTemplate(find<IJob>(variant, 'Job', 'meerkat-migrate')).metadata?.annotations?.['sidecar.istio.io/inject']).toBe('false');
     });
+
+    it('lets the mob sidecar be called only by the kernel\'s client principals, and holds its Envoy for the drain', () => {
+      const ap = find<IAuthorizationPolicy>(variant, 'AuthorizationPolicy', 'meerkat-sidecar');
+      expect(ap.spec?.selector?.matchLabels).toEqual({ 'app.kubernetes.io/name': 'meerkat-sidecar' });
+      expect(principalsOf(ap)).toEqual([`cluster.local/ns/meerkat-clients/sa/meerkat-client`]);
+      for (const name of ['meerkat-kernel', 'meerkat-sidecar']) {
+        const config = podTemplate(find<IDeployment>(variant, 'Deployment', name)).metadata?.annotations?.['proxy.istio.io/config'] ?? '';
+        expect(config, name).toMatch(/^holdApplicationUntilProxyStarts: true$/m);
+        expect(config, name).toMatch(/^terminationDrainDuration: 25s$/m);
+      }
+    });
   }
 
   if (variant === 'linkerd') {
     it('injects the Linkerd proxy into the kernel and the sidecar, not into the migration Job', () => {
       for (const name of ['meerkat-kernel', 'meerkat-sidecar']) {
-        expect(podTemplate(find<IDeployment>(variant, 'Deployment', name)).metadata?.annotations?.['linkerd.io/inject'], name).toBe('enabled');
+        const annotations = podTemplate(find<IDeployment>(variant, 'Deployment', name)).metadata?.annotations;
+        expect(annotations?.['linkerd.io/inject'], name).toBe('enabled');
+        expect(annotations?.['config.alpha.linkerd.io/proxy-wait-before-exit-seconds'], name).toBe('25');
       }
       expect(podTemplate(find<IJob>(variant, 'Job', 'meerkat-migrate')).metadata?.annotations?.['linkerd.io/inject']).toBe('disabled');
       expect(objects(variant).some((o) => o.apiVersion.includes('istio.io'))).toBe(false);
@@ -403,7 +652,7 @@ describe('deploy/Dockerfile', () => {
     const copies = [...final.matchAll(/^COPY (.+)$/gm)].map((m) => m[1]!.replace(/--chown=\S+ /, ''));
     expect(copies).toEqual(['--from=deps /app/node_modules ./node_modules', '--from=build /app/dist ./dist', 'package.json ./']);
     expect(final).toMatch(/^USER 10001:10001$/m);
-    expect(final.trimEnd().split('\n').at(-1)).toBe('ENTRYPOINT ["node", "dist/server/main.js"]');
+    expect(final.trimEnd().split('\n').at(-1)).toBe('ENTRYPOINT ["node", "dist/src/server/main.js"]');
   });
 
   it('sets defaults only for variables the server reads', () => {
@@ -416,7 +665,7 @@ describe('deploy/Dockerfile', () => {
   it('has a .dockerignore that keeps the context to what the build needs', () => {
     const lines = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#'));
     expect(lines[0]).toBe('*');
-    expect(lines.slice(1).sort()).toEqual(['!package-lock.json', '!package.json', '!src/', '!tsconfig.build.json', '!tsconfig.json']);
-    for (const path of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src/gen/descriptor.binpb']) expect(existsSync(join(ROOT, path)), path).toBe(true);
+    expect(lines.slice(1).sort()).toEqual(['!package-lock.json', '!package.json', '!sidecar/', '!src/', '!tsconfig.build.json', '!tsconfig.json']);
+    for (const path of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src/gen/descriptor.binpb', 'sidecar/main.ts']) expect(existsSync(join(ROOT, path)), path).toBe(true);
   });
 });

@@ -59,6 +59,15 @@ describe.skipIf(!postgresReachable)('sidecar on PostgreSQL: one active consumer,
     expect(standby.logs.some((l) => l.includes('another sidecar holds the consumer lock'))).toBe(true);
     await expect(checkHealth(standby.address, '', { timeoutMs: 500 })).rejects.toBeDefined(); // not serving while it waits
 
+    // A second standby that is told to stop while it waits for the lock exits at once (a rollout
+    // must not leave an old standby first in line for the lock).
+    const secondPort = await freePort();
+    const second = new ServerProcess({ script: 'sidecar/main.ts', port: secondPort, env: { ...c.sidecar.spec.env, MEERKAT_SIDECAR_PORT: String(secondPort) } });
+    second.launch();
+    while (!second.logs.some((l) => l.includes('another sidecar holds the consumer lock')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await second.stop('SIGTERM');
+    expect(second.logs.some((l) => l.includes('SIGTERM before serving: exiting'))).toBe(true);
+
     await c.sidecar.stop('SIGKILL');
     await standby.untilServing();
     const s = new MobServiceClient(standby.address, grpc.credentials.createInsecure());
