@@ -193,7 +193,7 @@ export function batchIsEmpty(rows: BatchRows): boolean {
  * `{ refused }` per fenced commit whose lease no longer matches: none of that commit's rows were
  * written.
  */
-export function batchStatement(rows: BatchRows): CompiledQuery<{ readonly refused: string }> {
+export function batchStatement(rows: BatchRows): BatchStatement {
   let mask = 0;
   const parameters: unknown[] = [];
   if (rows.fences.length > 0) {
@@ -205,5 +205,11 @@ export function batchStatement(rows: BatchRows): CompiledQuery<{ readonly refuse
     mask |= 1 << (i + 1);
     parameters.push(JSON.stringify(part.rows(rows)));
   });
-  return CompiledQuery.raw(textFor(mask), parameters) as CompiledQuery<{ readonly refused: string }>;
+  return { ...CompiledQuery.raw(textFor(mask), parameters), name: `meerkat_batch_${mask}` } as BatchStatement;
 }
+
+/**
+ * A batch statement with a name that identifies its text (one per combination of tables), so a
+ * driver that supports it can run it as a named prepared statement and skip planning it again.
+ */
+export type BatchStatement = CompiledQuery<{ readonly refused: string }> & { readonly name: string };

@@ -50,6 +50,11 @@ export interface DatabaseHandle {
   readonly kind: 'postgres' | 'pglite';
   /** Where it is: the URL without its password, or the PGlite data directory. */
   readonly location: string;
+  /**
+   * The node-postgres pool under `db` (PostgreSQL only): for the few hot statements run as named
+   * prepared statements, which kysely does not expose.
+   */
+  readonly pool: pg.Pool | null;
   /** Closes every connection (the pool, or the PGlite instance). Idempotent. */
   close(): Promise<void>;
 }
@@ -86,7 +91,7 @@ function openPostgres(url: string, options: OpenDatabaseOptions): DatabaseHandle
   const onError = options.onPoolError ?? ((e: Error) => console.error(`meerkat store: idle database connection failed: ${e.message}`));
   pool.on('error', onError);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, kind: 'postgres', location: redactUrl(url), close: once(() => db.destroy()) };
+  return { db, kind: 'postgres', location: redactUrl(url), pool, close: once(() => db.destroy()) };
 }
 
 async function openPglite(dataDir: string): Promise<DatabaseHandle> {
@@ -98,7 +103,7 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
   });
   await pglite.waitReady;
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
-  return { db, kind: 'pglite', location: dataDir, close: once(() => db.destroy()) };
+  return { db, kind: 'pglite', location: dataDir, pool: null, close: once(() => db.destroy()) };
 }
 
 /**

@@ -77,6 +77,7 @@ export async function createStores(options: CreateStoresOptions = {}): Promise<S
   let notifications: SignalNotifications | null = null;
   const store = new PostgresRuntimeStore(handle.db, {
     ...options,
+    pool: handle.pool,
     ...(listen ? { pollIntervalMs: options.pollIntervalMs ?? NOTIFIED_POLL_INTERVAL_MS } : {}),
     onClose: async () => {
       await notifications?.close();

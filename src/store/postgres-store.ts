@@ -32,6 +32,7 @@
  * ```
  */
 import { sql, type Insertable, type Kysely, type Transaction } from 'kysely';
+import type pg from 'pg';
 import { CommitFencedError, type CommitFence } from '../kernel/leases.js';
 import type {
   BoundaryReceipt,
@@ -73,6 +74,11 @@ export interface PostgresRuntimeStoreOptions {
   readonly pollIntervalMs?: number;
   /** Runtimes whose last written ops snapshot is remembered (to skip unchanged writes). Default 10 000. */
   readonly opsCacheSize?: number;
+  /**
+   * The node-postgres pool under `db`, when it is one: the batch statement then runs as a named
+   * prepared statement (planned once per connection instead of on every commit).
+   */
+  readonly pool?: pg.Pool | null;
   /** Called by `close()` after the store stopped (e.g. to close the database it runs on). */
   readonly onClose?: () => Promise<void>;
   /** Receives background failures (subscription polling, listener exceptions). Default: stderr. */
@@ -203,8 +209,12 @@ export class PostgresRuntimeStore implements RuntimeStore, SignalOutbox {
     if (!batchIsEmpty(rows)) {
       this.transactions += 1;
       try {
-        const result = await this.db.executeQuery(batchStatement(rows));
-        for (const r of result.rows) refused.add(r.refused);
+        const statement = batchStatement(rows);
+        const pool = this.options.pool;
+        const answer: readonly { readonly refused: string }[] = pool
+          ? (await pool.query<{ refused: string }>({ name: statement.name, text: statement.sql, values: [...statement.parameters] })).rows
+          : (await this.db.executeQuery<{ readonly refused: string }>(statement)).rows;
+        for (const r of answer) refused.add(r.refused);
       } catch (error) {
         if (isDatabaseError(error)) return null;
         throw error;
