@@ -9,7 +9,8 @@
  * (exit 0); a second signal exits 1 at once.
  */
 import { pino } from 'pino';
-import { shutdownTelemetry, startTelemetry } from '../src/telemetry/setup.js';
+import { startTelemetry } from '../src/telemetry/setup.js';
+import { exitOnShutdownSignals } from '../src/server/process-signals.js';
 
 async function main(): Promise<void> {
   process.env.OTEL_SERVICE_NAME ??= 'meerkat-sidecar';
@@ -71,34 +72,9 @@ async function main(): Promise<void> {
   });
   logger.info({ listen: server.address, port: server.port, kernel: config.kernelAddress, mobs: runtime.all().length }, `meerkat sidecar listening on ${server.address}`);
 
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, `${signal}: shutting down`);
-    const hard = setTimeout(() => process.exit(1), config.shutdownGraceMs + 5_000);
-    hard.unref();
-    server.shutdown(config.shutdownGraceMs).then(
-      async ({ clean }) => {
-        await shutdownTelemetry();
-        logger.info({ clean }, 'bye');
-        logger.flush();
-        process.exit(0);
-      },
-      (e: unknown) => {
-        logger.error({ err: e }, 'shutdown failed');
-        logger.flush();
-        process.exit(1);
-      },
-    );
-  };
   process.off('SIGTERM', exitBeforeServing);
   process.off('SIGINT', exitBeforeServing);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  exitOnShutdownSignals(logger, config.shutdownGraceMs, (graceMs) => server.shutdown(graceMs));
 }
 
 main().catch((e: unknown) => {

@@ -7,7 +7,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { MalformedRequest } from '../../src/server/handlers.js';
+import { deadlineOf, MalformedRequest } from '../../src/server/handlers.js';
 import { transportError } from '../../src/server/errors.js';
 import { endStreamWithError, SHUTDOWN_STREAM_MESSAGE, type ServerLifecycle } from '../../src/server/lifecycle.js';
 import { MobError } from '../errors.js';
@@ -16,11 +16,6 @@ import { mobServiceError } from './errors.js';
 export interface HandlerContext {
   readonly logger: Logger;
   readonly lifecycle: ServerLifecycle;
-}
-
-function deadlineOf(call: { getDeadline(): grpc.Deadline }): number {
-  const d = call.getDeadline();
-  return d instanceof Date ? d.getTime() : d;
 }
 
 function refusal(ctx: HandlerContext, deadline: number, request: unknown): grpc.ServiceError | null {

@@ -12,8 +12,6 @@
 
 interface Node {
   readonly base: object;
-  /** Objects the caller owns exclusively: written in place instead of copied (see {@link produceNext}). */
-  readonly owned: WeakSet<object> | null;
   copy: Record<string | symbol, unknown> | unknown[] | null;
   readonly parent: Node | null;
   readonly key: string | symbol | null;
@@ -44,11 +42,7 @@ function copyChild(base: object): Record<string | symbol, unknown> | unknown[] {
 
 function ensureCopy(node: Node): Record<string | symbol, unknown> {
   if (node.copy === null) {
-    if (node.parent !== null && node.owned?.has(node.base)) node.copy = node.base as Record<string | symbol, unknown>;
-    else {
-      node.copy = node.parent === null ? copyRoot(node.base) : copyChild(node.base);
-      node.owned?.add(node.copy);
-    }
+    node.copy = node.parent === null ? copyRoot(node.base) : copyChild(node.base);
     if (node.parent !== null && node.key !== null) ensureCopy(node.parent)[node.key] = node.copy;
   }
   return node.copy as Record<string | symbol, unknown>;
@@ -74,7 +68,7 @@ function makeProxy(node: Node): object {
         const childNode = (cached.proxy as { [NODE]: Node })[NODE];
         if (cached.value === value || childNode.copy === value) return cached.proxy;
       }
-      const child: Node = { base: value, copy: null, owned: node.owned, parent: node, key: prop, children: new Map() };
+      const child: Node = { base: value, copy: null, parent: node, key: prop, children: new Map() };
       const proxy = makeProxy(child);
       node.children.set(prop, { value, proxy });
       return proxy;
@@ -117,18 +111,14 @@ function makeProxy(node: Node): object {
  * Runs `recipe` against a draft of `base` and returns the next state
  * (`base` itself when nothing was written).
  *
- * `owned` (optional) holds nested objects the caller created in earlier calls and owns
- * exclusively (a transaction that will discard every intermediate state): those are written
- * in place, and every copy made here is added to it. The root is always copied.
- *
  * @example
  * ```ts
  * const next = produceNext({ a: { x: 1 }, b: [1] }, (d) => { d.a.x = 2; });
  * // next.a !== base.a, next.b === base.b
  * ```
  */
-export function produceNext<T extends object>(base: T, recipe: (draft: T) => void, owned: WeakSet<object> | null = null): T {
-  const root: Node = { base, copy: null, owned, parent: null, key: null, children: new Map() };
+export function produceNext<T extends object>(base: T, recipe: (draft: T) => void): T {
+  const root: Node = { base, copy: null, parent: null, key: null, children: new Map() };
   recipe(makeProxy(root) as T);
   return (root.copy ?? base) as T;
 }

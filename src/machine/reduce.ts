@@ -46,9 +46,8 @@ function armsFor(input: MachineInput): readonly Arm<MachineInput>[] {
  * The MeerkatMachine reducer: `(state, input) → {state', effects} | rejection`
  * (`machine.md` §0). Pure: no I/O, no clock, no randomness.
  *
- * `scratch` is an optimisation for callers that chain many inputs and keep only the last
- * state (a shell transaction): nested objects created by earlier calls with the same
- * `scratch` set may be updated in place. Without it `state` is never modified.
+ * A transaction that chains many inputs uses a `WorkingState` (working-state.ts) instead: the
+ * same arms on a private copy, checked against this function by a property test.
  *
  * @example
  * ```ts
@@ -57,7 +56,7 @@ function armsFor(input: MachineInput): readonly Arm<MachineInput>[] {
  * if (step.ok) console.log(step.state.lifecycle_phase); // 'Idle'
  * ```
  */
-export function reduce(state: MachineState, input: MachineInput, scratch: WeakSet<object> | null = null): Step {
+export function reduce(state: MachineState, input: MachineInput): Step {
   const phase = state.lifecycle_phase;
   const found = firstEnabledArm(state, input);
   if (!found.ok) return found;
@@ -67,7 +66,7 @@ export function reduce(state: MachineState, input: MachineInput, scratch: WeakSe
     arm.update?.(draft as Draft<MachineState>, input);
     const to = target === 'self' ? phase : target === 'by-update' ? draft.lifecycle_phase : target;
     if (draft.lifecycle_phase !== to) (draft as Draft<MachineState>).lifecycle_phase = to;
-  }, scratch);
+  });
   const effects = arm.emit ? arm.emit(next, input) : [];
   return { ok: true, state: next, effects, transition: arm.name, from: phase, to: next.lifecycle_phase };
 }

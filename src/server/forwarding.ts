@@ -60,8 +60,6 @@ export function sessionOfRequest(request: unknown): string | null {
 
 export class SessionForwarder {
   private readonly channels = new Map<string, grpc.Client>();
-  /** Calls forwarded so far (diagnostics and tests). */
-  forwarded = 0;
 
   constructor(
     private readonly kernel: MeerkatMachine,
@@ -129,7 +127,6 @@ export class SessionForwarder {
           local();
           return;
         }
-        this.forwarded += 1;
         const metadata = call.metadata.clone();
         metadata.set(FORWARDED_HEADER, this.ownership?.replicaId ?? '');
         this.logger.debug({ session_id: sessionId, owner: address }, 'forwarding the call to the session owner');

@@ -6,7 +6,7 @@
  * `.meerkat/data`), `MEERKAT_SHUTDOWN_GRACE_MS` (default 10000), `MEERKAT_LOG_LEVEL`.
  * Logs are pino JSON lines on stdout. SIGTERM or SIGINT shuts down gracefully within the grace
  * period (server.ts) and exits 0; a second signal, or a shutdown that overruns the grace period
- * by more than {@link HARD_EXIT_MARGIN_MS}, exits 1 at once.
+ * by more than `HARD_EXIT_MARGIN_MS` (process-signals.ts), exits 1 at once.
  *
  * OpenTelemetry (README "Observability") starts first, from the `OTEL_*` environment; the store
  * and server modules (which load `pg` and `@grpc/grpc-js`) are imported only afterwards so the
@@ -15,9 +15,9 @@
 import { pino } from 'pino';
 import { shutdownTelemetry, startTelemetry } from '../telemetry/setup.js';
 import type { KernelServer } from './server.js';
+import { exitOnShutdownSignals } from './process-signals.js';
 
 /** Time past the grace period after which the process exits regardless. */
-export const HARD_EXIT_MARGIN_MS = 5_000;
 
 async function main(): Promise<void> {
   const telemetry = await startTelemetry();
@@ -68,35 +68,7 @@ async function main(): Promise<void> {
   }
   logger.info({ listen: server.address, port: server.port, store: stores.kind }, `meerkat kernel listening on ${server.address}`);
 
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal, grace_ms: config.shutdownGraceMs }, `${signal}: shutting down`);
-    const hard = setTimeout(() => {
-      logger.error('shutdown overran the grace period: exiting');
-      process.exit(1);
-    }, config.shutdownGraceMs + HARD_EXIT_MARGIN_MS);
-    hard.unref();
-    server.shutdown(config.shutdownGraceMs).then(
-      async ({ clean }) => {
-        await shutdownTelemetry();
-        logger.info({ clean }, 'bye');
-        logger.flush();
-        process.exit(0);
-      },
-      (e: unknown) => {
-        logger.error({ err: e }, 'shutdown failed');
-        logger.flush();
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  exitOnShutdownSignals(logger, config.shutdownGraceMs, (graceMs) => server.shutdown(graceMs));
 }
 
 main().catch((e: unknown) => {

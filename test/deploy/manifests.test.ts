@@ -32,6 +32,7 @@ import type { IDestinationRule } from '@kubernetes-models/istio/networking.istio
 import type { IAuthorizationPolicy } from '@kubernetes-models/istio/security.istio.io/v1beta1/AuthorizationPolicy';
 import type { IPeerAuthentication } from '@kubernetes-models/istio/security.istio.io/v1beta1/PeerAuthentication';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { HARD_EXIT_MARGIN_MS } from '../../src/server/process-signals.js';
 import { KERNEL_SERVICES } from '../../src/server/server.js';
 import { DEFAULT_SIDECAR_PORT } from '../../sidecar/config.js';
 import { SIDECAR_SERVICES } from '../../sidecar/server/sidecar-server.js';
@@ -53,16 +54,10 @@ const VARIANTS: Record<Variant, string> = {
 
 /** Environment variables the server reads: every `text('…')` / `ms('…')` of src/server/config.ts. */
 const SERVER_VARIABLES = new Set([...readFileSync(join(ROOT, 'src/server/config.ts'), 'utf8').matchAll(/\b(?:text|ms)\('([A-Z0-9_]+)'/g)].map((m) => m[1]!));
-/** Defined by issue 8 (replica identity) and set in the Deployment ahead of the code that reads them. */
-const ISSUE_8_VARIABLES = new Set(['MEERKAT_REPLICA_ID', 'MEERKAT_ADVERTISE_ADDR']);
-/** main.ts' margin past the grace period after which the process exits regardless. */
-const HARD_EXIT_MARGIN_MS = Number(/HARD_EXIT_MARGIN_MS = ([\d_]+)/.exec(readFileSync(join(ROOT, 'src/server/main.ts'), 'utf8'))?.[1]?.replaceAll('_', ''));
 /** The sidecar's MobService / health port (sidecar/config.ts). */
 const SIDECAR_PORT = DEFAULT_SIDECAR_PORT;
 /** Environment variables the sidecar reads: every `text('…')` / `int('…')` of sidecar/config.ts. */
 const SIDECAR_VARIABLES = new Set([...readFileSync(join(ROOT, 'sidecar/config.ts'), 'utf8').matchAll(/\b(?:text|int)\('([A-Z0-9_]+)'/g)].map((m) => m[1]!));
-/** sidecar/main.ts' margin past the grace period after which the process exits regardless. */
-const SIDECAR_HARD_EXIT_MARGIN_MS = Number(/shutdownGraceMs \+ ([\d_]+)\)/.exec(readFileSync(join(ROOT, 'sidecar/main.ts'), 'utf8'))?.[1]?.replaceAll('_', ''));
 
 // Rendered once; a failure (kubectl missing, a kustomize error) is kept and thrown by every test
 // that needs the rendering, so each of them FAILS with the cause rather than being skipped.
@@ -500,8 +495,8 @@ describe.each(Object.keys(VARIANTS) as Variant[])('deploy %s', (variant) => {
     const sleepSeconds = Number(preStop?.[1]);
     expect(sleepSeconds).toBeGreaterThan(0);
     const graceMs = Number(sidecar.env?.find((e) => e.name === 'MEERKAT_SHUTDOWN_GRACE_MS')?.value);
-    expect(Number.isSafeInteger(graceMs) && graceMs > 0 && Number.isSafeInteger(SIDECAR_HARD_EXIT_MARGIN_MS)).toBe(true);
-    expect(sleepSeconds * 1000 + graceMs + SIDECAR_HARD_EXIT_MARGIN_MS).toBeLessThan((grace ?? 0) * 1000);
+    expect(Number.isSafeInteger(graceMs) && graceMs > 0 && Number.isSafeInteger(HARD_EXIT_MARGIN_MS)).toBe(true);
+    expect(sleepSeconds * 1000 + graceMs + HARD_EXIT_MARGIN_MS).toBeLessThan((grace ?? 0) * 1000);
   });
 
   it('gives workloads DATABASE_URL only through a Secret reference, and only variables the server reads (or issue 8 defines)', () => {
@@ -519,7 +514,7 @@ describe.each(Object.keys(VARIANTS) as Variant[])('deploy %s', (variant) => {
     const kernel = container(find<IDeployment>(variant, 'Deployment', 'meerkat-kernel'), 'kernel');
     const names = [...(kernel.env ?? []).map((e) => e.name), ...Object.keys(configMapValues(variant))];
     for (const name of names.filter((n) => n.startsWith('MEERKAT_'))) {
-      expect(SERVER_VARIABLES.has(name) || ISSUE_8_VARIABLES.has(name), `${name} is read neither by src/server/config.ts nor defined by issue 8`).toBe(true);
+      expect(SERVER_VARIABLES.has(name), `${name} is not read by src/server/config.ts`).toBe(true);
     }
     expect(kernel.envFrom).toEqual([{ configMapRef: { name: 'meerkat-kernel-config' } }]);
     const env = new Map((kernel.env ?? []).map((e) => [e.name, e]));

@@ -17,23 +17,9 @@ import { Durability, HandlingMode, InputLifecycleState, type Input } from '../..
 import { newId } from '../../src/kernel/index.js';
 import { call, expectError, freePort, insecure, startServer, type RunningServer } from './harness.js';
 import { StreamRecorder } from './streams-support.js';
+import { ADMIN_URL, databaseUrl, postgresReachable as reachable, tryAdminQuery as admin } from '../support/postgres.js';
 
-const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-async function admin(text: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    await client.query(text);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-const reachable = await admin('SELECT 1');
 const dbName = `meerkat_replicas_${randomBytes(5).toString('hex')}`;
 
 const prompt = (text: string): Input => ({
@@ -69,9 +55,7 @@ describe.skipIf(!reachable)(`two replicas on one database (postgres at ${ADMIN_U
   let b: Replica;
   beforeAll(async () => {
     await admin(`CREATE DATABASE ${dbName}`);
-    const url = new URL(ADMIN_URL);
-    url.pathname = `/${dbName}`;
-    [a, b] = await Promise.all([replica('replica-a', url.toString()), replica('replica-b', url.toString())]);
+    [a, b] = await Promise.all([replica('replica-a', databaseUrl(dbName)), replica('replica-b', databaseUrl(dbName))]);
   }, 90_000);
   afterAll(async () => {
     for (const r of [a, b]) {
@@ -159,9 +143,7 @@ describe.skipIf(!reachable)('a stale owner (SIGSTOP past its lease)', () => {
   let url: string;
   beforeAll(async () => {
     await admin(`CREATE DATABASE ${staleDb}`);
-    const u = new URL(ADMIN_URL);
-    u.pathname = `/${staleDb}`;
-    url = u.toString();
+    url = databaseUrl(staleDb);
     const short = { MEERKAT_LEASE_TTL_MS: '1500', MEERKAT_LEASE_RENEW_MS: '300' };
     [a, b] = await Promise.all([replica('stale-a', url, short), replica('stale-b', url, short)]);
   }, 90_000);

@@ -6,26 +6,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MobServiceClient } from '../../src/gen/meerkat/mob/v1/mob.js';
 import { checkHealth } from '../../src/server/health.js';
 import { freePort } from '../e2e/harness.js';
-import { postgresReachable } from '../sidecar-runtime/support.js';
+import { adminQuery as admin, databaseUrl, postgresReachable } from '../support/postgres.js';
 import { call, collect, ServerProcess, startCluster, teamDefinition, type Cluster } from './harness.js';
 
-const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const dbName = `meerkat_standby_${randomBytes(6).toString('hex')}`;
 
-async function admin(text: string): Promise<void> {
-  const c = new pg.Client({ connectionString: ADMIN_URL });
-  await c.connect();
-  try {
-    await c.query(text);
-  } finally {
-    await c.end();
-  }
-}
 
 describe.skipIf(!postgresReachable)('sidecar on PostgreSQL: one active consumer, a standby takes over', () => {
   let cluster: Cluster | null = null;
@@ -33,9 +22,7 @@ describe.skipIf(!postgresReachable)('sidecar on PostgreSQL: one active consumer,
 
   beforeAll(async () => {
     await admin(`CREATE DATABASE ${dbName}`);
-    const url = new URL(ADMIN_URL);
-    url.pathname = `/${dbName}`;
-    cluster = await startCluster({ DATABASE_URL: url.toString() });
+    cluster = await startCluster({ DATABASE_URL: databaseUrl(dbName) });
   }, 90_000);
 
   afterAll(async () => {

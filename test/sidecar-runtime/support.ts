@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { pino } from 'pino';
 import type { DeliverRoutedInputRequest } from '../../src/gen/meerkat/kernel/v1/composition.js';
 import type { CompletionOutcome } from '../../src/gen/meerkat/kernel/v1/types.js';
@@ -18,23 +17,9 @@ import { MobError } from '../../sidecar/errors.js';
 import { activeTraceparent } from '../../sidecar/runtime/fold-tracing.js';
 import { KernelLink, type RouteAnswer } from '../../sidecar/runtime/kernel-link.js';
 import { openMobStore, type MobStore } from '../../sidecar/store/mob-store.js';
+import { databaseUrl, postgresReachable, tryAdminQuery as admin } from '../support/postgres.js';
 
-const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-async function admin(text: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    await client.query(text);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-export const postgresReachable = await admin('SELECT 1');
+export { postgresReachable };
 
 export interface Backend {
   readonly name: 'pglite' | 'postgres';
@@ -67,9 +52,7 @@ export function backends(): Backend[] {
         const name = `meerkat_sidecar_${randomBytes(6).toString('hex')}`;
         names.push(name);
         await admin(`CREATE DATABASE ${name}`);
-        const u = new URL(ADMIN_URL);
-        u.pathname = `/${name}`;
-        return openMobStore({ databaseUrl: u.toString() });
+        return openMobStore({ databaseUrl: databaseUrl(name) });
       },
       cleanup: async () => {
         for (const n of names) await admin(`DROP DATABASE IF EXISTS ${n} WITH (FORCE)`);

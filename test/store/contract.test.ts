@@ -11,38 +11,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InMemoryBlobStore, InMemoryRuntimeStore } from '../../src/kernel/index.js';
 import { PostgresRuntimeStore, TABLE_NAMES, createStores, knownMigrations, migrateToLatest, type Stores } from '../../src/store/index.js';
 import { NOW, commitOf, docOf, freshIds, rowOf, runStoreContract, signalOf } from './contract.js';
+import { ADMIN_URL, adminQuery, databaseUrl, postgresReachable } from '../support/postgres.js';
 
-const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-async function serverReachable(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-async function adminQuery(text: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_URL });
-  await client.connect();
-  try {
-    await client.query(text);
-  } finally {
-    await client.end();
-  }
-}
-
-const postgresReachable = await serverReachable(ADMIN_URL);
 
 // (a) in memory
 runStoreContract('in-memory', async () => {
@@ -70,9 +44,7 @@ let postgres: Promise<Stores> | null = null;
 const postgresStores = (): Promise<Stores> =>
   (postgres ??= (async () => {
     await adminQuery(`CREATE DATABASE ${dbName}`);
-    const url = new URL(ADMIN_URL);
-    url.pathname = `/${dbName}`;
-    return createStores({ databaseUrl: url.toString() });
+    return createStores({ databaseUrl: databaseUrl(dbName) });
   })());
 if (postgresReachable) {
   afterAll(async () => {

@@ -14,23 +14,10 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ADMIN_URL, databaseUrl, postgresReachable } from '../support/postgres.js';
 import { MIGRATION_ADVISORY_LOCK_KEY, MIGRATION_TABLE, knownMigrations, migrateToLatest, openDatabase, type DatabaseHandle } from '../../src/store/index.js';
 
-const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REPLICAS = 6;
-
-async function reachable(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
 
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
@@ -42,7 +29,7 @@ async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>)
   }
 }
 
-const serverUp = await reachable(ADMIN_URL);
+const serverUp = postgresReachable;
 const skip = !serverUp && process.env.TEST_DATABASE_URL === undefined;
 
 const created: string[] = [];
@@ -53,9 +40,7 @@ async function freshDatabase(): Promise<string> {
   const name = `meerkat_lock_${randomBytes(6).toString('hex')}`;
   await withClient(ADMIN_URL, (c) => c.query(`CREATE DATABASE ${name}`));
   created.push(name);
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  return url.toString();
+  return databaseUrl(name);
 }
 
 async function open(url: string): Promise<DatabaseHandle> {

@@ -7,34 +7,16 @@
  * second signal is not delivered by anything else (its feed is only polled at subscribe time).
  */
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoutedSignal } from '../../src/kernel/store.js';
 import { createStores, SignalNotifications, type Stores } from '../../src/store/index.js';
 import { commitOf, eventually, freshIds, signalOf } from './contract.js';
+import { databaseUrl, tryAdminQuery as admin } from '../support/postgres.js';
 
-const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-async function admin(text: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    await client.query(text);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
 
 const dbName = `meerkat_notify_${randomBytes(6).toString('hex')}`;
 const reachable = await admin(`CREATE DATABASE ${dbName}`);
-const url = (() => {
-  const u = new URL(ADMIN_URL);
-  u.pathname = `/${dbName}`;
-  return u.toString();
-})();
+const url = databaseUrl(dbName);
 
 describe.skipIf(!reachable)('signal feed woken by LISTEN/NOTIFY (PostgreSQL)', () => {
   const open: Stores[] = [];
