@@ -25,7 +25,7 @@ import {
 } from '../machine/index.js';
 import { classifyRuntimeLifecycleDurability, visibleRuntimePhase } from '../machine/classify.js';
 import { checkInvariants } from '../machine/invariants.js';
-import { WorkingState } from '../machine/working-state.js';
+import { installInputFacts, WorkingState } from '../machine/working-state.js';
 import { LIVE_RUN_FIELDS } from '../machine/arms/recovery.js';
 import type { Clock } from './clock.js';
 import { CommitFencedError, type CommitFence } from './leases.js';
@@ -233,6 +233,7 @@ export class SessionRuntime {
         deleted_input_ids: [...tx.deletedInputs],
         receipt: tx.receipt,
         signals,
+        ...(tx.peerMessageTaken !== null ? { taken_peer_message: tx.peerMessageTaken } : {}),
         ...(this.fence ? { fence: this.fence } : {}),
       });
     } catch (e) {
@@ -242,6 +243,8 @@ export class SessionRuntime {
       throw new KernelError('STORE_UNAVAILABLE', `${tx.command}: the store refused the commit: ${errorText(e)}`);
     }
     tx.committed = true;
+    // Durable now: the per-input overlays become plain maps (see `installInputFacts`).
+    tx.state = installInputFacts(tx.state);
     this.lastDocumentState = tx.state;
     this.state = tx.state;
     for (const [id, rec] of records) {
@@ -272,6 +275,8 @@ export class SessionTxn {
   /** This transaction's private copy of the state, made on the first input (see `WorkingState`). */
   private working: WorkingState | null = null;
   receipt: BoundaryReceipt | null = null;
+  /** The peer-inbox message this transaction admits: its commit removes it from the inbox. */
+  peerMessageTaken: number | null = null;
   committed = false;
   /** The `meerkat.<command>` span (non-recording when tracing is off); ended by commit or a rejection. */
   readonly span: Span;
@@ -284,6 +289,11 @@ export class SessionTxn {
     this.state = session.state;
     this.phaseBefore = session.state.lifecycle_phase;
     this.span = startCommandSpan(command, session.sessionId, session.runtimeId);
+  }
+
+  /** Makes the commit take inbox message `sequence` (admitted by this transaction; see `peer-inbox.ts`). */
+  takePeerMessage(sequence: number): void {
+    this.peerMessageTaken = sequence;
   }
 
   /** Records a reducer rejection as a `meerkat.rejection` event on this transaction's span. */

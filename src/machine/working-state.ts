@@ -12,6 +12,12 @@
  * and effects as {@link reduce}, same result (the property tests check the two agree step by step
  * on deep-frozen base states).
  *
+ * Per-input maps (`INPUT_FACT_FIELDS` that hold records) are not copied at all: an arm reaching one
+ * gets an *overlay*, a proxy that reads through to the base map and keeps its own writes and
+ * deletions aside, so a transaction costs O(entries it changes) however long the session's
+ * backlog. {@link installInputFacts} folds the overlays into plain maps once the transaction is
+ * durable (see there for why that may update the session's own maps in place).
+ *
  * Ownership rule: a container an arm assigns (a fresh array from `setAdd`, a map it received) is
  * copied on assignment, so the working copy never writes into an object it did not create. Arms
  * update containers one level deep (`d.map[id] = v`, `delete d.map[id]`); values stored inside a
@@ -77,29 +83,193 @@ function settled(own: unknown, base: unknown): unknown {
   return shallowEqual(own, base) ? base : own;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Per-input overlays
+
+/** Marks a key an overlay deleted. */
+const DELETED = Symbol('deleted');
+
+/** What an overlay holds: the base map it reads through to, and its own changes. */
+interface Overlay {
+  readonly base: Readonly<Record<string, unknown>>;
+  readonly writes: Map<string, unknown>;
+}
+
+/**
+ * An overlay's own state, which is also its proxy's target (so the traps need no lookup). The
+ * target has no properties of its own; everything the proxy shows comes from `base` and `writes`.
+ */
+class OverlayTarget {
+  constructor(
+    readonly base: Readonly<Record<string, unknown>>,
+    readonly writes: Map<string, unknown>,
+  ) {}
+}
+
+/** Overlay proxies → their targets. */
+const PROXIES = new WeakMap<object, OverlayTarget>();
+
+/** Settled states holding at least one overlay (the only ones {@link installInputFacts} has work for). */
+const WITH_OVERLAYS = new WeakSet<object>();
+
+/**
+ * Maps {@link installInputFacts} created: only these are ever updated in place. A map that came
+ * from anywhere else (a recovered document, the initial state, a test's frozen fixture) is copied
+ * once, the first time a transaction over it is installed.
+ */
+const OWNED = new WeakSet<object>();
+
+const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
+
+const overlayHandler: ProxyHandler<OverlayTarget> = {
+  get(o, key) {
+    if (typeof key === 'string') {
+      if (o.writes.has(key)) {
+        const v = o.writes.get(key);
+        return v === DELETED ? undefined : v;
+      }
+      return o.base[key];
+    }
+    return Reflect.get(o.base, key);
+  },
+  set(o, key, value) {
+    if (typeof key !== 'string') return false;
+    o.writes.set(key, value);
+    return true;
+  },
+  defineProperty(o, key, descriptor) {
+    if (typeof key !== 'string' || !('value' in descriptor)) return false;
+    o.writes.set(key, descriptor.value);
+    return true;
+  },
+  deleteProperty(o, key) {
+    if (typeof key !== 'string') return false;
+    if (hasOwn(o.base, key)) o.writes.set(key, DELETED);
+    else o.writes.delete(key);
+    return true;
+  },
+  has(o, key) {
+    if (typeof key === 'string' && o.writes.has(key)) return o.writes.get(key) !== DELETED;
+    return key in o.base;
+  },
+  ownKeys(o) {
+    const keys: string[] = [];
+    for (const k of Object.keys(o.base)) if (o.writes.get(k) !== DELETED) keys.push(k);
+    for (const [k, v] of o.writes) if (v !== DELETED && !hasOwn(o.base, k)) keys.push(k);
+    return keys;
+  },
+  getOwnPropertyDescriptor(o, key) {
+    let value: unknown;
+    if (typeof key === 'string' && o.writes.has(key)) {
+      value = o.writes.get(key);
+      if (value === DELETED) return undefined;
+    } else if (typeof key === 'string' && hasOwn(o.base, key)) {
+      value = o.base[key];
+    } else {
+      return undefined;
+    }
+    // Always configurable: the target has no properties (a frozen base's non-configurable
+    // properties must not be reported through it).
+    return { value, writable: true, enumerable: true, configurable: true };
+  },
+};
+
+/** Maps up to this many entries are simply copied: cheaper than an overlay's proxy. */
+const COPY_UP_TO = 16;
+
+function small(map: object): boolean {
+  let n = 0;
+  for (const _k in map) if (++n > COPY_UP_TO) return false;
+  return true;
+}
+
+/**
+ * What an arm gets for a per-input record field: a copy of a small map, otherwise an overlay over
+ * it (an overlay over an overlay starts from the inner one's changes). Tells `root` when it made an
+ * overlay.
+ */
+function overlayOf(base: unknown, root: { $overlaid: boolean }): unknown {
+  if (base === null || typeof base !== 'object' || Array.isArray(base) || small(base)) return copyContainer(base);
+  const inner = PROXIES.get(base);
+  const target = inner ? new OverlayTarget(inner.base, new Map(inner.writes)) : new OverlayTarget(base as Record<string, unknown>, new Map());
+  const proxy = new Proxy(target, overlayHandler);
+  PROXIES.set(proxy, target);
+  root.$overlaid = true;
+  return proxy;
+}
+
+/** Per-input fields that hold records (the one array among them is copied like any container). */
+const PER_INPUT_RECORDS: readonly string[] = INPUT_FACT_FIELDS.filter((f) => !Array.isArray(INITIAL[f]));
+
+/**
+ * Makes a settled state's per-input maps plain again, once its transaction is durable and the state
+ * is about to become the session's: each overlay's changes are written into its base map when
+ * that map is one this function made (it then belongs to the state being replaced, which nobody
+ * reads after the install), and into a fresh copy otherwise. The state object itself (a fresh one
+ * from {@link WorkingState.settle}) is updated and returned.
+ *
+ * Precondition: no other transaction over the same base is installed — the session's mutation
+ * gate guarantees it (a second one would have lost the first one's update anyway).
+ *
+ * @example
+ * ```ts
+ * const base = initialMachineState();
+ * const work = new WorkingState(base);
+ * work.apply({ type: 'Initialize' });
+ * const next = installInputFacts(work.settle(base)); // plain maps; `base` is still unchanged
+ * ```
+ */
+export function installInputFacts(state: MachineState): MachineState {
+  if (!WITH_OVERLAYS.has(state)) return state;
+  const fields = state as unknown as Record<string, unknown>;
+  for (const f of PER_INPUT_RECORDS) {
+    const value = fields[f];
+    if (value === null || typeof value !== 'object') continue;
+    const overlay = PROXIES.get(value);
+    if (overlay === undefined) continue;
+    let map: Record<string, unknown>;
+    if (OWNED.has(overlay.base)) {
+      map = overlay.base as Record<string, unknown>;
+    } else {
+      map = { ...overlay.base };
+      OWNED.add(map);
+    }
+    for (const [k, v] of overlay.writes) {
+      if (v === DELETED) delete map[k];
+      else map[k] = v;
+    }
+    fields[f] = map;
+  }
+  return state;
+}
+
 /** The working root: plain fields as own properties, container fields behind copy-on-first-access accessors. */
 interface WorkingRoot extends Fields {
   readonly $base: Fields;
+  /** Whether an arm got an overlay (see `overlayOf`). */
+  $overlaid: boolean;
 }
 
 // Generated once from the state's field names (plain identifiers, checked above): monomorphic
 // property accesses and prototype accessors are what V8 runs fastest.
 const WorkingRootClass = new Function(
   'copy',
+  'overlay',
   'UNTOUCHED',
   `return class WorkingRoot {
     constructor(base) {
       this.$base = base;
+      this.$overlaid = false;
       ${PLAIN_FIELDS.map((f) => `this.${f} = base.${f};`).join('\n      ')}
       ${CONTAINER_FIELDS.map((f) => `this.$${f} = UNTOUCHED;`).join('\n      ')}
     }
     ${CONTAINER_FIELDS.map(
       (f) =>
-        `get ${f}() { let v = this.$${f}; if (v === UNTOUCHED) { v = copy(this.$base.${f}); this.$${f} = v; } return v; }\n` +
+        `get ${f}() { let v = this.$${f}; if (v === UNTOUCHED) { v = ${PER_INPUT_RECORDS.includes(f) ? 'overlay' : 'copy'}(this.$base.${f}, this); this.$${f} = v; } return v; }\n` +
         `    set ${f}(v) { this.$${f} = copy(v); }`,
     ).join('\n    ')}
   };`,
-)(copyContainer, UNTOUCHED) as new (base: Fields) => WorkingRoot;
+)(copyContainer, overlayOf, UNTOUCHED) as new (base: Fields) => WorkingRoot;
 
 /**
  * The plain state of a working root, unchanged containers shared with `base`. Per-input maps an
@@ -160,6 +330,8 @@ export class WorkingState {
    * same objects). `base` must be the state this working copy started from.
    */
   settle(base: MachineState): MachineState {
-    return settleRoot(settled, UNTOUCHED, this.root, base as unknown as Fields) as unknown as MachineState;
+    const state = settleRoot(settled, UNTOUCHED, this.root, base as unknown as Fields);
+    if (this.root.$overlaid) WITH_OVERLAYS.add(state);
+    return state as unknown as MachineState;
   }
 }

@@ -2,12 +2,15 @@
  * `WorkingState` (the transaction fast path) against `reduce` (the reference): for random command
  * sequences from every domain, each step gives the same outcome, transition, effects and state,
  * and the base state — deep-frozen, so that any write into a shared object throws — is never
- * modified. `settle` restores sharing without changing content.
+ * modified. `settle` restores sharing without changing content. A chain of installed transactions
+ * (`installInputFacts`, which may update the session's own per-input maps in place) ends in the
+ * reference state, never touches a map it did not make, and leaves a rolled-back transaction's base
+ * as it was.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { INPUT_FACT_FIELDS, initialMachineState, reduce, type MachineInput, type MachineState } from '../../src/machine/index.js';
-import { WorkingState } from '../../src/machine/working-state.js';
+import { installInputFacts, WorkingState } from '../../src/machine/working-state.js';
 import { sequence } from './arbitraries/any.js';
 
 function deepFreeze<T>(value: T): T {
@@ -68,6 +71,45 @@ describe('WorkingState', () => {
         }
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it('installed transactions chain like reduce: only maps they made are updated in place, rollbacks change nothing', () => {
+    fc.assert(
+      fc.property(sequence, fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 30 }), fc.array(fc.boolean(), { maxLength: 30 }), (inputs, sizes, rollbacks) => {
+        const first = deepFreeze(initialMachineState());
+        let reference: MachineState = structuredClone(first);
+        let installed: MachineState = first;
+        let at = 0;
+        for (const [t, size] of sizes.entries()) {
+          const chunk = inputs.slice(at, at + size);
+          at += size;
+          if (chunk.length === 0) break;
+          const beforeJson = JSON.stringify(installed);
+          const work = new WorkingState(installed);
+          for (const input of chunk) work.apply(input);
+          const settled = work.settle(installed);
+          if (rollbacks[t] === true) {
+            // Dropped transaction: its base reads exactly as before, overlays and all.
+            expect(JSON.stringify(installed)).toBe(beforeJson);
+            continue;
+          }
+          for (const input of chunk) {
+            const step = reduce(reference, input);
+            if (step.ok) reference = step.state;
+          }
+          installed = installInputFacts(settled);
+          expect(JSON.stringify(installed)).toBe(JSON.stringify(reference));
+          for (const f of INPUT_FACT_FIELDS) {
+            const v = (installed as unknown as Record<string, unknown>)[f];
+            // Plain again: a proxy would fail structuredClone.
+            expect(() => structuredClone(v)).not.toThrow();
+          }
+        }
+        // The frozen first state was copied, never written into (deepFreeze makes a write throw).
+        expect(JSON.stringify(first)).toBe(JSON.stringify(initialMachineState()));
+      }),
+      { numRuns: 200 },
     );
   });
 
