@@ -109,6 +109,8 @@ export class SessionRuntime {
 
   /** The state of the last committed document (see `sameDurableContent`). */
   private lastDocumentState: MachineState | null = null;
+  /** The document (`withoutInputFacts`) last handed to the store. */
+  private lastDocument: MachineState | null = null;
   /** Ids in admission order (ListActiveInputs order). */
   readonly admissionOrder: string[] = [];
 
@@ -213,8 +215,9 @@ export class SessionRuntime {
     }
     const traceContext = formatTraceparent(tx.span.spanContext()) ?? activeTraceparent();
     const signals: RoutedSignalDraft[] = tx.effects.flatMap((e) => routedSignalOf(e, this, now, traceContext));
-    const machine = withoutInputFacts(tx.state);
-    const documentChanged = this.lastDocumentState === null || !sameDurableContent(this.lastDocumentState, tx.state);
+    const documentChanged = this.lastDocumentState === null || this.lastDocument === null || !sameDurableContent(this.lastDocumentState, tx.state);
+    // An unchanged document is not rewritten: the last one stands for it (same durable content).
+    const machine = documentChanged || this.lastDocument === null ? withoutInputFacts(tx.state) : this.lastDocument;
     let committed: readonly RoutedSignal[];
     try {
       committed = await this.store.commit({
@@ -246,6 +249,7 @@ export class SessionRuntime {
     // Durable now: the per-input overlays become plain maps (see `installInputFacts`).
     tx.state = installInputFacts(tx.state);
     this.lastDocumentState = tx.state;
+    this.lastDocument = machine;
     this.state = tx.state;
     for (const [id, rec] of records) {
       if (!this.ledger.has(id)) this.admissionOrder.push(id);
@@ -538,10 +542,7 @@ function sameDurableContent(a: MachineState, b: MachineState): boolean {
     return false;
   }
   if ((a.drain_phase === 'Running' ? 'Stopped' : a.drain_phase) !== (b.drain_phase === 'Running' ? 'Stopped' : b.drain_phase)) return false;
-  const ra = a as unknown as Record<string, unknown>;
-  const rb = b as unknown as Record<string, unknown>;
-  for (const f of DURABLE_FIELDS) if (ra[f] !== rb[f]) return false;
-  return true;
+  return sameDurableFields(a, b);
 }
 
 const NOT_COMPARED = new Set<string>([
@@ -553,6 +554,13 @@ const NOT_COMPARED = new Set<string>([
   'drain_phase',
 ]);
 const DURABLE_FIELDS = Object.keys(initialMachineState()).filter((f) => !NOT_COMPARED.has(f));
+for (const f of DURABLE_FIELDS) if (!/^[a-z_][a-z0-9_]*$/.test(f)) throw new Error(`state field ${f} is not a plain identifier`);
+
+/** Reference equality of every durable field, unrolled once (a loop over field names costs ~10x more per commit). */
+const sameDurableFields = new Function('a', 'b', `return ${DURABLE_FIELDS.map((f) => `a.${f} === b.${f}`).join(' && ')};`) as (
+  a: MachineState,
+  b: MachineState,
+) => boolean;
 
 export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);

@@ -177,10 +177,16 @@ const overlayHandler: ProxyHandler<OverlayTarget> = {
 /** Maps up to this many entries are simply copied: cheaper than an overlay's proxy. */
 const COPY_UP_TO = 16;
 
-function small(map: object): boolean {
+/** Entry counts of the maps {@link installInputFacts} made (counting a large map's keys is O(entries)). */
+const SIZES = new WeakMap<object, number>();
+
+/** The map's entry count if it is at most {@link COPY_UP_TO}, otherwise -1. */
+function smallSize(map: object): number {
+  const known = SIZES.get(map);
+  if (known !== undefined) return known <= COPY_UP_TO ? known : -1;
   let n = 0;
-  for (const _k in map) if (++n > COPY_UP_TO) return false;
-  return true;
+  for (const _k in map) if (++n > COPY_UP_TO) return -1;
+  return n;
 }
 
 /**
@@ -189,7 +195,11 @@ function small(map: object): boolean {
  * overlay.
  */
 function overlayOf(base: unknown, root: { $overlaid: boolean }): unknown {
-  if (base === null || typeof base !== 'object' || Array.isArray(base) || small(base)) return copyContainer(base);
+  if (base === null || typeof base !== 'object' || Array.isArray(base)) return copyContainer(base);
+  const size = smallSize(base);
+  // Most per-input maps of an idle session are empty: a literal is cheaper than spreading one.
+  if (size === 0) return {};
+  if (size > 0) return { ...(base as Record<string, unknown>) };
   const inner = PROXIES.get(base);
   const target = inner ? new OverlayTarget(inner.base, new Map(inner.writes)) : new OverlayTarget(base as Record<string, unknown>, new Map());
   const proxy = new Proxy(target, overlayHandler);
@@ -228,16 +238,28 @@ export function installInputFacts(state: MachineState): MachineState {
     const overlay = PROXIES.get(value);
     if (overlay === undefined) continue;
     let map: Record<string, unknown>;
+    let size: number;
     if (OWNED.has(overlay.base)) {
       map = overlay.base as Record<string, unknown>;
+      size = SIZES.get(map) ?? Object.keys(map).length;
     } else {
       map = { ...overlay.base };
+      size = Object.keys(map).length;
       OWNED.add(map);
     }
     for (const [k, v] of overlay.writes) {
-      if (v === DELETED) delete map[k];
-      else map[k] = v;
+      const present = hasOwn(map, k);
+      if (v === DELETED) {
+        if (present) {
+          delete map[k];
+          size--;
+        }
+      } else {
+        if (!present) size++;
+        map[k] = v;
+      }
     }
+    SIZES.set(map, size);
     fields[f] = map;
   }
   return state;

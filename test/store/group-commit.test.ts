@@ -51,6 +51,29 @@ describe('GroupCommitter', () => {
     expect(batches.findIndex((b) => b.includes(0))).toBeLessThan(batches.findIndex((b) => b.includes(2)));
   });
 
+  it('many keys that each write again after their last commit are split across the transaction slots', async () => {
+    const { committer, batches } = harness();
+    const keys = Array.from({ length: 64 }, (_, k) => `k${k}`);
+    // Like 64 sessions each waiting for their commit before the next: without the split they all
+    // land in one batch every time and only one of the two slots is ever busy.
+    await Promise.all(
+      keys.map(async (key, k) => {
+        for (let round = 0; round < 12; round++) await committer.submit({ key, value: k * 100 + round });
+      }),
+    );
+    expect(batches.flat()).toHaveLength(64 * 12);
+    // The first batch sees only what was submitted before any key counted as active; after it,
+    // no batch carries more than half of the 64 active keys.
+    expect(batches.slice(1).every((b) => b.length <= 32)).toBe(true);
+    expect(Math.max(...batches.slice(1).map((b) => b.length))).toBe(32);
+  });
+
+  it('a burst smaller than minSplitBatch per slot stays one batch', async () => {
+    const { committer, batches } = harness();
+    await Promise.all(Array.from({ length: 14 }, (_, v) => committer.submit({ key: `k${v}`, value: v })));
+    expect(batches).toEqual([Array.from({ length: 14 }, (_, v) => v)]);
+  });
+
   it('a refused batch is retried one write at a time, so only the offending write fails', async () => {
     const { committer, batches } = harness();
     const results = await Promise.allSettled([1, 2, 3].map((v) => committer.submit({ key: `k${v}`, value: v, ...(v === 2 ? { poison: 'refused' as const } : {}) })));
