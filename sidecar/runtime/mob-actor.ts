@@ -38,6 +38,7 @@ import {
 } from '../machine/index.js';
 import type { FieldViolation } from '../../src/kernel/errors.js';
 import type { MemberRecord, MobEventRecord, MobStore, SignalProgress } from '../store/mob-store.js';
+import { CLOSE_WAIT_MS, within } from './bounded-wait.js';
 import { startFoldSpan, withTraceparent, type FoldSpan } from './fold-tracing.js';
 import { isTransportFailure, kernelError, type KernelLink, type RouteAnswer } from './kernel-link.js';
 import { describeRequest, type OutboundRequest, type QueuedRequest, type WorkContent } from './outbound.js';
@@ -737,7 +738,9 @@ export class MobActor {
   async close(): Promise<void> {
     this.closed = true;
     this.backoffWake?.();
-    await this.flushing;
+    // A request in flight to a kernel that is gone waits until its deadline: do not hold the
+    // shutdown for it (it stays in mob_outbound and is sent again after a restart).
+    if (this.flushing) await within(this.flushing, CLOSE_WAIT_MS);
   }
 }
 

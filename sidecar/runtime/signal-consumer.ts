@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import type { StreamSignalsResponse } from '../../src/gen/meerkat/kernel/v1/composition.js';
 import { RoutedSignalKind } from '../../src/gen/meerkat/kernel/v1/composition.js';
 import type { RoutedSignal, RoutedSignalKind as KernelSignalKind } from '../../src/kernel/store.js';
+import { CLOSE_WAIT_MS, within } from './bounded-wait.js';
 import type { KernelLink } from './kernel-link.js';
 import type { MobRuntime } from './mob-runtime.js';
 
@@ -77,6 +78,7 @@ export class SignalConsumer {
       try {
         this.cursor = (await this.runtime.store.signalCursor(this.runtime.consumer)).sequence;
         await this.runtime.reattach();
+        if (this.closed) break;
         if (attempts > 0) this.counters.reconnects += 1;
         attempts += 1;
         await this.consume(() => {
@@ -189,13 +191,17 @@ export class SignalConsumer {
     });
   }
 
-  /** Ends the stream and the loop; acknowledges the final cursor (best effort). */
+  /**
+   * Ends the stream and the loop; acknowledges the final cursor (best effort). Waits at most
+   * {@link CLOSE_WAIT_MS} for each kernel call in flight (the durable cursor is the authority, so
+   * abandoning one loses nothing).
+   */
   async close(): Promise<void> {
     this.closed = true;
     this.stream?.cancel();
     this.wakeSleep?.();
-    await this.loop?.catch(() => undefined);
-    if (this.cursor > this.lastAckedSequence) await this.kernel.acknowledge(this.runtime.consumer, this.cursor).catch(() => undefined);
+    await within(this.loop ?? Promise.resolve(), CLOSE_WAIT_MS);
+    if (this.cursor > this.lastAckedSequence) await within(this.kernel.acknowledge(this.runtime.consumer, this.cursor), CLOSE_WAIT_MS);
   }
 }
 

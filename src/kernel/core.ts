@@ -5,6 +5,7 @@
  * Command groups (./commands/*) are thin layers over this.
  */
 import type { AdmissionResolved } from '../machine/arms/admission.js';
+import { isOpTerminal } from '../machine/arms/ops.js';
 import type { DrainExitReason } from '../machine/arms/drain.js';
 import type { InputAbandonReason, MachineInput, MachineState } from '../machine/index.js';
 import { initialMachineState } from '../machine/index.js';
@@ -40,8 +41,8 @@ import { OpsRegistry } from './ops-registry.js';
 import { PeerInbox } from './peer-inbox.js';
 import { RuntimeLoop, type LoopHost } from './runtime-loop.js';
 import { errorText, isTerminalPhase, SessionRuntime, type LedgerRecord, type SessionTxn } from './session.js';
-import type { BlobStore, RoutedSignal, RuntimeStore, SessionDocument, StoredInputRow } from './store.js';
-import type { CommitFence, SessionLeases } from './leases.js';
+import type { BlobStore, PeerMessage, RoutedSignal, RuntimeStore, SessionDocument, StoredInputRow } from './store.js';
+import type { CommitFence, LeaseHandover, SessionLeases } from './leases.js';
 import { activeTraceparent } from '../telemetry/kernel-tracing.js';
 import { observeAdmission, type KernelObserver } from './observer.js';
 
@@ -74,6 +75,39 @@ export interface Ownership {
   readonly address: string;
   /** Lease lifetime without renewal (ms). */
   readonly ttlMs: number;
+  /**
+   * Idle lease handover (ms; 0 or absent: off): a session that no call reached *directly* (not
+   * forwarded by another replica) for this long is handed over to a replica that forwards a call
+   * for it, once that call is served and the session is quiescent ({@link KernelCore.handOverIfIdle}).
+   */
+  readonly handoverIdleMs?: number;
+}
+
+/** Why {@link KernelCore.handOverIfIdle} kept a session (or `handed_over`). */
+export type HandoverDecision =
+  | { readonly kind: 'handed_over'; readonly token: number; readonly executor: string | null }
+  | {
+      readonly kind: 'kept';
+      readonly reason:
+        | 'handover_off'
+        | 'not_loaded'
+        | 'direct_calls'
+        | 'calls_in_flight'
+        | 'run_in_flight'
+        | 'inputs_pending'
+        | 'waiters_open'
+        | 'executor_not_portable'
+        | 'drain_running'
+        | 'ops_running'
+        | 'unhealthy'
+        | 'lease_lost'
+        | 'handover_in_progress';
+    };
+
+/** Calls being served here for one session, and when one last reached this replica directly. */
+interface SessionActivity {
+  lastDirectAt: number;
+  calls: number;
 }
 
 /** Signal strength order (commands.md §2.10). */
@@ -104,11 +138,28 @@ export class KernelCore implements LoopHost {
   readonly sessions = new Map<string, SessionRuntime>();
   private readonly registering = new Map<string, Promise<SessionRuntime>>();
   /** Counters for operators (durability health, persistence.md §7). */
-  readonly metrics = { commits: 0, commit_failures: 0, sessions_reload_required: 0, reloads: 0, recoveries: 0, ownership_lost: 0 };
+  readonly metrics = { commits: 0, commit_failures: 0, sessions_reload_required: 0, reloads: 0, recoveries: 0, ownership_lost: 0, handovers: 0 };
   /** Observers of committed routed signals (in-process subscribers). */
   readonly signalListeners = new Set<(s: RoutedSignal) => void>();
+  /** Set by a graceful drain (`MeerkatMachine.drainRuns`): a loop attached from now on starts no run. */
+  shuttingDown = false;
 
-  constructor(readonly options: KernelOptions) {}
+  /** Per-session call activity for the idle lease handover (see {@link beginSessionCall}). */
+  private readonly activity = new Map<string, SessionActivity>();
+  /** Session entries this replica dropped (lease lost or handed over): they never commit again. */
+  private readonly released = new WeakSet<SessionRuntime>();
+  /** Handovers in progress: a registration of the same session waits for the lease to be handed over first. */
+  private readonly handingOver = new Map<string, Promise<HandoverDecision>>();
+  /**
+   * Executors every replica has (those registered when the kernel was built, e.g. `echo`): a session
+   * whose loop runs one of them can move to another replica, which re-attaches it. Executors that
+   * attach later over `ExecutorService.Attach` live on this replica's stream and pin the session here.
+   */
+  private readonly portableExecutors: ReadonlySet<string>;
+
+  constructor(readonly options: KernelOptions) {
+    this.portableExecutors = new Set(options.executors.names());
+  }
 
   get store(): RuntimeStore {
     return this.options.store;
@@ -156,10 +207,15 @@ export class KernelCore implements LoopHost {
     if (pending) return { session: await pending, inserted: false };
     const work = (async () => {
       if (existing) await this.dropForReload(existing);
+      await this.handingOver.get(sessionId);
       // Own the session before reading it: a takeover reads what the previous owner last committed.
-      const fence = await this.claimLease(sessionId);
+      const { fence, handover } = await this.claimLease(sessionId);
       const doc = await this.store.loadSession(runtimeIdOf(sessionId));
-      return doc ? this.recoverSession(sessionId, doc, fence) : this.registerFresh(sessionId, fence);
+      const session = doc ? await this.recoverSession(sessionId, doc, fence) : await this.registerFresh(sessionId, fence);
+      this.touchLoaded(sessionId);
+      // A lease handed over by an idle owner: run the session with the executor it had there.
+      if (handover?.executor) await this.reattachAfterHandover(session, handover.executor);
+      return session;
     })();
     this.registering.set(sessionId, work);
     try {
@@ -173,9 +229,9 @@ export class KernelCore implements LoopHost {
    * Takes the session's lease (decision 12) and returns the fence its commits carry; `null` when
    * this kernel runs without {@link Ownership}. A live other owner is SESSION_OWNED_ELSEWHERE.
    */
-  private async claimLease(sessionId: string): Promise<CommitFence | null> {
+  private async claimLease(sessionId: string): Promise<{ fence: CommitFence | null; handover: LeaseHandover | null }> {
     const own = this.options.ownership;
-    if (!own) return null;
+    if (!own) return { fence: null, handover: null };
     const claim = await own.leases.claim({ session_id: sessionId, replica_id: own.replicaId, address: own.address, ttl_ms: own.ttlMs });
     if (claim.kind === 'held') {
       throw new KernelError(
@@ -184,7 +240,129 @@ export class KernelCore implements LoopHost {
         { session_id: sessionId, owner_replica: claim.owner_replica, owner_address: claim.owner_address },
       );
     }
-    return { replica_id: own.replicaId, token: claim.token };
+    return { fence: { replica_id: own.replicaId, token: claim.token }, handover: claim.handover ?? null };
+  }
+
+  /**
+   * Re-attaches the runtime loop a handed-over session had on its previous owner (the same reducer
+   * path as `EnsureSessionWithExecutor`). Skipped when this replica does not have the executor or
+   * the recovered runtime does not take one; the client's `EnsureSessionWithExecutor` still works.
+   */
+  private async reattachAfterHandover(session: SessionRuntime, executor: string): Promise<void> {
+    if (!this.options.executors.has(executor, session.sessionId)) return;
+    await session.gate.run(async () => {
+      session.clearDeadAttachment();
+      if (session.attachment.kind !== 'none' || session.phase === 'Destroyed') return;
+      const tx = session.begin('EnsureSessionWithExecutor');
+      if (tx.tryApply({ type: 'EnsureSessionWithExecutor', session_id: session.sessionId }) === null) return;
+      await this.commit(session, tx);
+      if (session.phase !== 'Attached') return;
+      const loop = this.startLoop(session, executor);
+      if (session.activeInputIds().length > 0) loop.wake();
+    });
+  }
+
+  /**
+   * Notes a call for `sessionId` being served here (the server's forwarding layer calls this for
+   * every session-scoped call it serves locally); `direct` when the call reached this replica
+   * itself rather than being forwarded by another replica. Returns the function to call when the
+   * call ends. Direct calls at their start and end are what keeps a session from being handed over.
+   */
+  beginSessionCall(sessionId: string, direct: boolean): () => void {
+    let a = this.activity.get(sessionId);
+    if (a === undefined) {
+      a = { lastDirectAt: Number.NEGATIVE_INFINITY, calls: 0 };
+      this.activity.set(sessionId, a);
+    }
+    const entry = a;
+    entry.calls += 1;
+    if (direct) entry.lastDirectAt = this.clock.now();
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      entry.calls -= 1;
+      if (direct) entry.lastDirectAt = this.clock.now();
+      if (entry.calls === 0 && !this.sessions.has(sessionId) && this.activity.get(sessionId) === entry) this.activity.delete(sessionId);
+    };
+  }
+
+  /** A session just loaded here counts as directly active: a new owner does not hand it straight back. */
+  private touchLoaded(sessionId: string): void {
+    const a = this.activity.get(sessionId);
+    if (a) a.lastDirectAt = this.clock.now();
+    else this.activity.set(sessionId, { lastDirectAt: this.clock.now(), calls: 0 });
+  }
+
+  /**
+   * Idle lease handover (decision 12: "an idle lease is handed to the replica that keeps receiving
+   * its calls"). Called after this replica served a call another replica forwarded. The session is
+   * handed over when handover is on, no call reached this replica directly for it for
+   * `handoverIdleMs`, and — checked under the session's gate, so nothing is admitted meanwhile —
+   * it is quiescent: no call being served, no run in flight, no non-terminal input, no completion
+   * waiter, no comms drain (its peer inbox is durable), no running async operation, and its loop (if any) runs
+   * an executor every replica has. Then the entry is dropped from memory exactly as when the lease
+   * is lost (no reducer transition, nothing written: everything it holds is already committed) and
+   * the lease ends with a handover note; the next replica to claim it (token + 1) recovers the
+   * session from the store and re-attaches the executor. Commits through a stale reference to
+   * the dropped entry are refused with SESSION_OWNED_ELSEWHERE.
+   */
+  async handOverIfIdle(sessionId: string): Promise<HandoverDecision> {
+    const own = this.options.ownership;
+    const idleMs = own?.handoverIdleMs ?? 0;
+    if (!own || idleMs <= 0) return kept('handover_off');
+    const first = this.sessions.get(sessionId);
+    if (first === undefined || first.fence === null) return kept('not_loaded');
+    const quick = this.handoverBlocker(first, idleMs);
+    if (quick !== null) return kept(quick);
+    if (this.handingOver.has(sessionId)) return kept('handover_in_progress');
+    const handover = this.handOverInGate(first, own, idleMs);
+    this.handingOver.set(sessionId, handover);
+    try {
+      return await handover;
+    } finally {
+      this.handingOver.delete(sessionId);
+    }
+  }
+
+  private handOverInGate(first: SessionRuntime, own: Ownership, idleMs: number): Promise<HandoverDecision> {
+    const sessionId = first.sessionId;
+    return first.gate.run(async (): Promise<HandoverDecision> => {
+      const session = this.sessions.get(sessionId);
+      if (session !== first || session.fence === null) return kept('not_loaded');
+      const blocker = this.handoverBlocker(session, idleMs);
+      if (blocker !== null) return kept(blocker);
+      const executor = session.attachment.kind === 'active' ? session.attachment.executor : null;
+      const fence = session.fence;
+      this.forget(session, TERMINATION_REASONS.ownershipLost);
+      const handed = await own.leases.handOver({ session_id: sessionId, replica_id: own.replicaId, token: fence.token, executor });
+      if (!handed) {
+        this.metrics.ownership_lost += 1;
+        return kept('lease_lost');
+      }
+      this.metrics.handovers += 1;
+      return { kind: 'handed_over', token: fence.token, executor };
+    });
+  }
+
+  /** What keeps `session` here (see {@link handOverIfIdle}), or null when it may be handed over. */
+  private handoverBlocker(session: SessionRuntime, idleMs: number): Exclude<HandoverDecision, { kind: 'handed_over' }>['reason'] | null {
+    const a = this.activity.get(session.sessionId);
+    if (a !== undefined && this.clock.now() - a.lastDirectAt < idleMs) return 'direct_calls';
+    if (a !== undefined && a.calls > 0) return 'calls_in_flight';
+    if (session.health.status !== 'healthy') return 'unhealthy';
+    const state = session.state;
+    const loop = session.attachment.kind === 'active' ? session.attachment.loop : null;
+    if (state.current_run_id !== null || state.lifecycle_phase === 'Running' || (loop !== null && (loop.currentRunId !== null || (loop.live && !loop.acceptsPreparedRun)))) {
+      return 'run_in_flight';
+    }
+    if (session.activeInputIds().length > 0) return 'inputs_pending';
+    if (session.waiters.waiterCount > 0) return 'waiters_open';
+    if (session.attachment.kind === 'attaching') return 'executor_not_portable';
+    if (session.attachment.kind === 'active' && !this.portableExecutors.has(session.attachment.executor)) return 'executor_not_portable';
+    if (session.drain.task !== null) return 'drain_running';
+    if (Object.values(state.op_statuses).some((status) => !isOpTerminal(status))) return 'ops_running';
+    return null;
   }
 
   /**
@@ -196,6 +374,7 @@ export class KernelCore implements LoopHost {
     const own = this.options.ownership;
     if (!own) return [];
     const owned = await own.leases.renew(own.replicaId, own.ttlMs);
+    for (const [id, a] of this.activity) if (a.calls === 0 && !this.sessions.has(id)) this.activity.delete(id);
     const lost: string[] = [];
     for (const session of [...this.sessions.values()]) {
       if (session.fence !== null && owned.get(session.sessionId) !== session.fence.token) {
@@ -212,13 +391,26 @@ export class KernelCore implements LoopHost {
    */
   async dropOwnership(session: SessionRuntime): Promise<void> {
     if (this.sessions.get(session.sessionId) !== session) return;
+    this.forget(session, TERMINATION_REASONS.ownershipLost);
+    await this.abortDrainTask(session);
+    this.metrics.ownership_lost += 1;
+  }
+
+  /**
+   * Drops an entry this replica no longer owns (lease lost or handed over): out of the table, its
+   * waiters ended, its loop told to stop (not awaited: this may run inside the loop's own refused
+   * commit, or under the gate the loop waits for), its drain aborted, and never committed again.
+   */
+  private forget(session: SessionRuntime, reason: string): void {
+    this.released.add(session);
     this.sessions.delete(session.sessionId);
-    session.waiters.terminateAll(TERMINATION_REASONS.ownershipLost);
+    const a = this.activity.get(session.sessionId);
+    if (a !== undefined && a.calls === 0) this.activity.delete(session.sessionId);
+    session.waiters.terminateAll(reason);
     if (session.attachment.kind === 'active') void session.attachment.loop.close();
     session.attachment = { kind: 'none' };
-    await this.abortDrainTask(session);
+    session.drain.abort?.abort();
     session.waiters.close();
-    this.metrics.ownership_lost += 1;
   }
 
   /** Releases every lease this replica holds (graceful shutdown), so other replicas take them at once. */
@@ -245,7 +437,7 @@ export class KernelCore implements LoopHost {
       256,
       () => void this.injectContinuation(session),
     );
-    session.inbox = new PeerInbox();
+    session.inbox = new PeerInbox(this.store, sessionId, session.runtimeId, this.clock);
     return session;
   }
 
@@ -433,6 +625,12 @@ export class KernelCore implements LoopHost {
 
   /** Commits and fans routed signals out to in-process listeners. */
   async commit(session: SessionRuntime, tx: SessionTxn): Promise<void> {
+    if (this.released.has(session)) {
+      // A stale reference to an entry this replica dropped (lease lost or handed over): write nothing.
+      throw new KernelError('SESSION_OWNED_ELSEWHERE', `${tx.command}: replica no longer owns session ${session.sessionId}; nothing was written`, {
+        session_id: session.sessionId,
+      });
+    }
     let signals: readonly RoutedSignal[];
     try {
       signals = await session.commit(tx);
@@ -449,7 +647,10 @@ export class KernelCore implements LoopHost {
 
   private pruneLedger(session: SessionRuntime): void {
     const limit = this.options.terminalRetention;
-    if (session.ledger.size <= limit * 2) return;
+    // The scan below is O(ledger): run it only when the ledger grew by a quarter of the limit since
+    // the last one (a session with a deep queue would otherwise pay it on every commit).
+    if (session.ledger.size <= limit * 2 || session.ledger.size < session.nextLedgerScanAt) return;
+    session.nextLedgerScanAt = session.ledger.size + Math.max(1, Math.floor(limit / 4));
     let terminal = 0;
     for (const rec of session.ledger.values()) if (isTerminalRow(rec.row)) terminal += 1;
     let excess = terminal - limit;
@@ -475,11 +676,12 @@ export class KernelCore implements LoopHost {
   // Admission (machine.md §3.2)
 
   /** Runs the admission pipeline under the session gate. */
-  admit(session: SessionRuntime, input: ValidatedInput, mode: AdmissionMode): Promise<AdmissionResult> {
-    return observeAdmission(this.options.observer, mode, session.gate.run(() => this.admitInGate(session, input, mode)));
+  /** `peerMessage`: the peer-inbox message this admission takes (removed in its commit; see `peer-inbox.ts`). */
+  admit(session: SessionRuntime, input: ValidatedInput, mode: AdmissionMode, peerMessage?: number): Promise<AdmissionResult> {
+    return observeAdmission(this.options.observer, mode, session.gate.run(() => this.admitInGate(session, input, mode, peerMessage)));
   }
 
-  async admitInGate(session: SessionRuntime, input: ValidatedInput, mode: AdmissionMode): Promise<AdmissionResult> {
+  async admitInGate(session: SessionRuntime, input: ValidatedInput, mode: AdmissionMode, peerMessage?: number): Promise<AdmissionResult> {
     const command =
       mode === 'with_completion'
         ? 'AcceptWithCompletion'
@@ -500,6 +702,7 @@ export class KernelCore implements LoopHost {
       throw invalidField('input.id', `input ${input.id} was already submitted to this session; use an idempotency key to retry safely`);
     }
     const tx = session.begin(command);
+    if (peerMessage !== undefined) tx.takePeerMessage(peerMessage);
     const state = tx.state;
     if (mode === 'ingest' && state.active_runtime_id !== null && state.active_fence_token !== null) {
       tx.apply({
@@ -985,17 +1188,55 @@ export class KernelCore implements LoopHost {
     session.drain.mode = 'PersistentHost';
     session.drain.commsRuntimeId = commsRuntimeId;
     session.drain.abort = abort;
-    session.drain.task = (async () => {
-      for (;;) {
-        const next = await session.inbox.take(abort.signal);
-        if (next === null) return;
-        try {
-          await this.admit(session, validateInput(next, 'peer_message'), 'with_completion').then((r) => r.handle?.cancel());
-        } catch {
-          // A message the session refuses (e.g. retired) is dropped; the drain keeps running.
-        }
+    session.drain.task = this.runDrain(session, abort.signal);
+  }
+
+  /**
+   * The drain task: admits the inbox's messages one by one, oldest first, each as a peer input
+   * whose commit takes the message out of the inbox (exactly once across crashes). A message the
+   * session refuses (e.g. retired, or rejected at admission) is discarded; a store failure leaves
+   * it in the inbox and is retried with back-off (50 ms doubling to 2 s) until the drain stops.
+   */
+  private async runDrain(session: SessionRuntime, signal: AbortSignal): Promise<void> {
+    let backoff = DRAIN_RETRY_MIN_MS;
+    const retry = async (): Promise<void> => {
+      await abortableSleep(backoff, signal);
+      backoff = Math.min(backoff * 2, DRAIN_RETRY_MAX_MS);
+    };
+    while (!signal.aborted) {
+      let message: PeerMessage | null;
+      try {
+        message = await session.inbox.next(signal);
+      } catch {
+        await retry();
+        continue;
       }
-    })();
+      if (message === null) return;
+      try {
+        await this.admitPeerMessage(session, message);
+        backoff = DRAIN_RETRY_MIN_MS;
+      } catch {
+        await retry();
+      }
+    }
+  }
+
+  /** Admits one inbox message; throws (message kept) when the store, not the session, failed. */
+  private async admitPeerMessage(session: SessionRuntime, message: PeerMessage): Promise<void> {
+    let admitted: AdmissionResult;
+    try {
+      admitted = await this.admit(session, validateInput(message.input, 'peer_message'), 'with_completion', message.sequence);
+    } catch (e) {
+      // A store or blob failure (or an ownership change) keeps the message for a retry; only a refusal
+      // of the session (e.g. retired, or a malformed message) drops it, and the drain keeps running.
+      if (!(e instanceof KernelError) || e.code === 'STORE_UNAVAILABLE' || e.code === 'SESSION_OWNED_ELSEWHERE') throw e;
+      await session.inbox.discard(message.sequence);
+      return;
+    }
+    admitted.handle?.cancel();
+    // Rejected or deduplicated at admission: nothing was committed, so the message is still there.
+    if (admitted.outcome.type !== 'accepted') await session.inbox.discard(message.sequence);
+    else session.inbox.taken(message.sequence);
   }
 
   /** Cancels the drain task (no machine change). */
@@ -1051,11 +1292,14 @@ export class KernelCore implements LoopHost {
     if (!executor) throw new KernelError('UNKNOWN_EXECUTOR', `no executor is registered under "${name}"`, { executor: name });
     const loop = new RuntimeLoop(session, executor, this, this.clock);
     session.attachment = { kind: 'active', loop, executor: name };
+    // Attached while the server drains (a call already in flight): its queued inputs wait for the next owner.
+    if (this.shuttingDown) void loop.finishAndStop();
     return loop;
   }
 
-  /** Ends every loop (kernel shutdown). */
+  /** Ends every loop and drain task (kernel shutdown; inbox messages stay in the store). */
   async close(): Promise<void> {
+    await Promise.all([...this.sessions.values()].map((s) => this.abortDrainTask(s)));
     const loops: Promise<void>[] = [];
     for (const s of this.sessions.values()) {
       if (s.attachment.kind === 'active') loops.push(s.attachment.loop.close());
@@ -1143,7 +1387,29 @@ function rejectDetail(reason: string, kind: string): string {
   }
 }
 
+function kept(reason: Exclude<HandoverDecision, { kind: 'handed_over' }>['reason']): HandoverDecision {
+  return { kind: 'kept', reason };
+}
+
 /** Whether `p` settles (resolves or rejects) within `ms` milliseconds. */
+/** Back-off bounds of a drain whose store failed (the message stays in the inbox). */
+const DRAIN_RETRY_MIN_MS = 50;
+const DRAIN_RETRY_MAX_MS = 2000;
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 export function settles(p: Promise<unknown>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
     const t = setTimeout(() => resolve(false), ms);

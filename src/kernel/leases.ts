@@ -7,6 +7,11 @@
  * lease when it expires; the next claimant takes it over with token + 1, and the old owner's next
  * commit is refused.
  *
+ * Handover: an owner may hand a lease it no longer needs to another replica ({@link SessionLeases.handOver}):
+ * the lease ends at once, like a release, and keeps a note (who handed it over, the executor its
+ * runtime loop had) that the next successful claim receives and clears, so the new owner re-attaches
+ * the same executor after recovering the session.
+ *
  * Expiry is judged by one clock for every replica: the database's (`now()`) in the PostgreSQL
  * implementation, the injected clock in {@link InMemorySessionLeases}.
  *
@@ -36,12 +41,29 @@ export interface LeaseRequest {
   readonly ttl_ms: number;
 }
 
+/** The note a handed-over lease keeps until the next claim takes it. */
+export interface LeaseHandover {
+  /** The replica that handed the lease over. */
+  readonly from_replica: string;
+  /** The executor of the session's runtime loop at the handover (`null`: none was attached). */
+  readonly executor: string | null;
+}
+
+/** A handover of one lease by its owner ({@link SessionLeases.handOver}). */
+export interface HandoverRequest {
+  readonly session_id: string;
+  readonly replica_id: string;
+  /** The token the owner holds: a lease with another token (taken over meanwhile) is left alone. */
+  readonly token: number;
+  readonly executor: string | null;
+}
+
 /**
- * The answer to a claim: the claimant owns the lease (with the token its commits must carry), or
- * a live other replica does.
+ * The answer to a claim: the claimant owns the lease (with the token its commits must carry; with
+ * `handover` when the previous owner handed the lease over), or a live other replica does.
  */
 export type LeaseClaim =
-  | { readonly kind: 'owned'; readonly token: number }
+  | { readonly kind: 'owned'; readonly token: number; readonly handover?: LeaseHandover }
   | { readonly kind: 'held'; readonly owner_replica: string; readonly owner_address: string; readonly expires_in_ms: number };
 
 /** A lease as stored (diagnostics and tests). */
@@ -52,6 +74,8 @@ export interface SessionLease {
   readonly fencing_token: number;
   /** Remaining lifetime by the lease clock (ms); ≤ 0 when expired. */
   readonly expires_in_ms: number;
+  /** The replica that handed the lease over, while the note waits for the next claim; else null. */
+  readonly handed_over_by: string | null;
 }
 
 export interface SessionLeases {
@@ -68,6 +92,11 @@ export interface SessionLeases {
   renew(replica_id: string, ttl_ms: number): Promise<ReadonlyMap<string, number>>;
   /** Ends `replica_id`'s leases (all, or those of `session_ids`) so another replica can take them at once. */
   release(replica_id: string, session_ids?: readonly string[]): Promise<void>;
+  /**
+   * Ends one live lease its owner holds with `token`, leaving the handover note for the next claim.
+   * Returns false (and changes nothing) when the lease is no longer the owner's with that token.
+   */
+  handOver(request: HandoverRequest): Promise<boolean>;
   /** The session's lease, or null. */
   lease(session_id: string): Promise<SessionLease | null>;
 }
@@ -77,6 +106,7 @@ interface LeaseRow {
   owner_address: string;
   fencing_token: number;
   expires_at: number;
+  handover: LeaseHandover | null;
 }
 
 /** Leases in memory, judged by an injected clock (tests; a single process needs none). */
@@ -92,8 +122,9 @@ export class InMemorySessionLeases implements SessionLeases {
       return { kind: 'held', owner_replica: row.owner_replica, owner_address: row.owner_address, expires_in_ms: row.expires_at - now };
     }
     const token = row === undefined ? 1 : row.owner_replica === r.replica_id && row.expires_at > now ? row.fencing_token : row.fencing_token + 1;
-    this.rows.set(r.session_id, { owner_replica: r.replica_id, owner_address: r.address, fencing_token: token, expires_at: now + r.ttl_ms });
-    return { kind: 'owned', token };
+    const handover = row?.handover ?? null;
+    this.rows.set(r.session_id, { owner_replica: r.replica_id, owner_address: r.address, fencing_token: token, expires_at: now + r.ttl_ms, handover: null });
+    return handover === null ? { kind: 'owned', token } : { kind: 'owned', token, handover };
   }
 
   async renew(replicaId: string, ttlMs: number): Promise<ReadonlyMap<string, number>> {
@@ -115,6 +146,15 @@ export class InMemorySessionLeases implements SessionLeases {
     }
   }
 
+  async handOver(r: HandoverRequest): Promise<boolean> {
+    const now = this.now();
+    const row = this.rows.get(r.session_id);
+    if (!row || row.owner_replica !== r.replica_id || row.fencing_token !== r.token || row.expires_at <= now) return false;
+    row.expires_at = now;
+    row.handover = { from_replica: r.replica_id, executor: r.executor };
+    return true;
+  }
+
   async lease(sessionId: string): Promise<SessionLease | null> {
     const row = this.rows.get(sessionId);
     if (!row) return null;
@@ -124,6 +164,7 @@ export class InMemorySessionLeases implements SessionLeases {
       owner_address: row.owner_address,
       fencing_token: row.fencing_token,
       expires_in_ms: row.expires_at - this.now(),
+      handed_over_by: row.handover?.from_replica ?? null,
     };
   }
 

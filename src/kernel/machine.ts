@@ -28,6 +28,8 @@ import { KernelCore, type KernelOptions, type Ownership } from './core.js';
 import { ExecutorRegistry } from './executor.js';
 import { EchoExecutor } from './executors/echo.js';
 import { ScriptedExecutor } from './executors/scripted.js';
+import type { RuntimeLoop } from './runtime-loop.js';
+import type { SessionRuntime } from './session.js';
 import { parseUuidV7 } from './ids.js';
 import { validateInput, type Input } from './input.js';
 import type { KernelObserver } from './observer.js';
@@ -53,7 +55,10 @@ export interface MeerkatMachineOptions {
   /**
    * Several replicas on one database (decision 12): each session this kernel loads is first leased
    * to it, every commit is fenced by the lease's token, and the leases are renewed every
-   * `renewEveryMs` (one store write for all). Omit it when one process owns the database.
+   * `renewEveryMs` (one store write for all). With `handoverIdleMs` > 0, a session no call reached
+   * directly for that long is handed over to a replica that forwards a call for it
+   * (`core.handOverIfIdle`, driven by the server's forwarding layer). Omit it when one process owns
+   * the database.
    */
   readonly ownership?: Ownership & { readonly renewEveryMs: number };
 }
@@ -109,6 +114,10 @@ export class MeerkatMachine {
       if (!(own.renewEveryMs > 0 && own.renewEveryMs < own.ttlMs)) {
         throw new RangeError(`ownership.renewEveryMs (${own.renewEveryMs}) must be positive and shorter than ttlMs (${own.ttlMs})`);
       }
+      const idle = own.handoverIdleMs ?? 0;
+      if (!(Number.isSafeInteger(idle) && idle >= 0)) {
+        throw new RangeError(`ownership.handoverIdleMs (${idle}) must be a non-negative integer (0: no idle handover)`);
+      }
       this.renewTimer = setInterval(() => {
         this.core.renewLeases().catch((e: unknown) => {
           // The lease store is unreachable: keep serving; a session lost meanwhile is refused at its next commit.
@@ -149,14 +158,76 @@ export class MeerkatMachine {
     return () => this.core.signalListeners.delete(listener);
   }
 
-  /** Puts a peer message in a session's inbox; the session's comms drain admits it. */
-  deliverPeerMessage(sessionId: string, input: Input): void {
-    const session = this.core.session(parseUuidV7(sessionId, 'session_id'));
-    validateInput(input, 'message');
-    session.inbox.deliver(input);
+  /**
+   * Puts a peer message in a session's durable peer inbox (decision 9); resolves once it is stored.
+   * The session's comms drain (`SetPeerIngressContext(keep_alive=true)`) admits it as a peer input
+   * with the input id returned here; messages wait in the store while no drain runs (also across
+   * a restart). SESSION_NOT_FOUND for an unknown session, RUNTIME_DESTROYED for a destroyed one.
+   */
+  async deliverPeerMessage(sessionId: string, input: Input): Promise<{ readonly input_id: string; readonly sequence: number }> {
+    const session = this.core.liveSession(parseUuidV7(sessionId, 'session_id'));
+    const validated = validateInput(input, 'message');
+    const message = await session.inbox.deliver(validated);
+    return { input_id: validated.id, sequence: message.sequence };
   }
 
-  /** Stops every runtime loop and terminates outstanding waiters. */
+  /**
+   * Graceful drain (server shutdown, before {@link close}; the issue's "runs in flight reach a
+   * boundary or are left for recovery"): every runtime loop starts no new run and the run in flight
+   * goes on to its boundary commit, for at most `budgetMs`. A run still executing then is aborted
+   * and NOT committed (nor is a run that ended cancelled meanwhile): its inputs stay staged in the
+   * store and the session's next owner re-queues them on recovery, as after a crash — a drain never
+   * abandons an acknowledged input. With ownership, each session's lease is handed over as soon as
+   * its loop has stopped (a session without a loop at once): it ends like a release, so another
+   * replica takes the session over without waiting for the others or for the lease to expire, and
+   * its note names the executor, which the next owner re-attaches after recovering the session (so
+   * a client's WatchInput there alone sees a re-queued input run). Loops attached later start no run.
+   */
+  async drainRuns(budgetMs: number): Promise<{ readonly finished: number; readonly leftForRecovery: number }> {
+    this.core.shuttingDown = true;
+    const own = this.core.options.ownership;
+    /** Ends the session's lease with a handover note naming its executor, so the next owner re-attaches it. */
+    const handOver = async (s: SessionRuntime, executor: string | null): Promise<void> => {
+      if (!own || s.fence === null) return;
+      try {
+        await own.leases.handOver({ session_id: s.sessionId, replica_id: own.replicaId, token: s.fence.token, executor });
+      } catch (e) {
+        // close() releases it with the others (or it expires): the session is only taken over later.
+        console.error(`meerkat kernel: handing over the lease of ${s.sessionId} failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    };
+    const pending = new Map<RuntimeLoop, { readonly session: SessionRuntime; readonly executor: string }>();
+    const stopped: Promise<void>[] = [];
+    for (const s of this.core.sessions.values()) {
+      if (s.attachment.kind !== 'active') {
+        stopped.push(handOver(s, null));
+        continue;
+      }
+      const loop = s.attachment.loop;
+      const entry = { session: s, executor: s.attachment.executor };
+      pending.set(loop, entry);
+      stopped.push(
+        loop.finishAndStop().then(async () => {
+          if (pending.delete(loop)) await handOver(entry.session, entry.executor);
+        }),
+      );
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const budget = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, budgetMs));
+    });
+    const total = pending.size;
+    try {
+      await Promise.race([Promise.all(stopped), budget]);
+    } finally {
+      clearTimeout(timer);
+    }
+    const left = [...pending.entries()];
+    pending.clear();
+    await Promise.all(left.map(([loop, { session, executor }]) => loop.leaveForRecovery().then(() => handOver(session, executor))));
+    return { finished: total - left.length, leftForRecovery: left.length };
+  }
+
   /** Stops every loop, ends waiters and, with ownership, releases this replica's leases so others take them at once. */
   async close(): Promise<void> {
     if (this.retentionTimer) clearInterval(this.retentionTimer);

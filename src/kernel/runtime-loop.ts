@@ -53,6 +53,10 @@ export class RuntimeLoop {
   private closing = false;
   private running = true;
   private current: CurrentRun | null = null;
+  /** Graceful shutdown ({@link finishAndStop}): runs that did not reach a boundary are left for recovery. */
+  private shuttingDown = false;
+  /** {@link leaveForRecovery}: the run in flight is aborted and not committed. */
+  private leaving = false;
   /** Runs an admission already staged in its own transaction (see `runPrepared`), oldest first. */
   private readonly prepared: RunAssignment[] = [];
   /** Resolves when the loop has exited. */
@@ -130,6 +134,34 @@ export class RuntimeLoop {
     return this.done;
   }
 
+  /**
+   * Graceful shutdown, first step: start no new run (a handed-over one included) and let the run in
+   * flight go on to its boundary commit, then exit. A run that ends cancelled meanwhile (e.g. its
+   * executor went away with the server) is not committed: its inputs stay staged in the store and
+   * the session's next owner re-queues them on recovery, as after a crash — a drain never abandons
+   * an input. Resolves when the loop has exited.
+   */
+  finishAndStop(): Promise<void> {
+    this.shuttingDown = true;
+    this.closing = true;
+    this.signal();
+    return this.done;
+  }
+
+  /**
+   * Graceful shutdown, last step (the grace period is running out): abort the run in flight and
+   * exit without committing it; its staged inputs are left for the next owner's recovery, which
+   * re-queues them. Resolves when the loop has exited.
+   */
+  leaveForRecovery(): Promise<void> {
+    this.shuttingDown = true;
+    this.leaving = true;
+    this.closing = true;
+    this.current?.abort.abort();
+    this.signal();
+    return this.done;
+  }
+
   private signal(): void {
     const n = this.notify;
     this.notify = null;
@@ -177,6 +209,11 @@ export class RuntimeLoop {
 
   /** Commits every handed-over run the loop never started as cancelled (the loop is exiting). */
   private async cancelPrepared(): Promise<void> {
+    // Shutting down: the handed-over runs stay staged in the store for the next owner's recovery.
+    if (this.shuttingDown) {
+      this.prepared.length = 0;
+      return;
+    }
     for (let assignment = this.prepared.shift(); assignment; assignment = this.prepared.shift()) {
       try {
         await this.host.finishRun(this.session, assignment, { status: 'cancelled' });
@@ -255,6 +292,12 @@ export class RuntimeLoop {
       }
       if (applySpan.isRecording()) applySpan.setAttribute(ATTR.reportStatus, report.status);
       applySpan.end();
+      if (this.leaving || (this.shuttingDown && report.status === 'cancelled')) {
+        // Shutdown before the run reached its boundary: commit nothing; recovery re-queues its inputs.
+        if (runSpan.isRecording()) runSpan.setAttribute(ATTR.reportStatus, 'left_for_recovery');
+        runSpan.end();
+        return true;
+      }
       const commitSpan = kernelTracer.startSpan('meerkat.boundary_commit', undefined, runCtx);
       let retryAfterMs: number | null;
       try {

@@ -111,6 +111,8 @@ export class SessionRuntime {
   private lastDocumentState: MachineState | null = null;
   /** The document (`withoutInputFacts`) last handed to the store. */
   private lastDocument: MachineState | null = null;
+  /** Ledger size at which the kernel next scans it for terminal records to forget (`pruneLedger`). */
+  nextLedgerScanAt = 0;
   /** Ids in admission order (ListActiveInputs order). */
   readonly admissionOrder: string[] = [];
 

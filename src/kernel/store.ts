@@ -118,6 +118,24 @@ export interface RoutedSignal {
 
 export type RoutedSignalDraft = Omit<RoutedSignal, 'sequence'>;
 
+/**
+ * A peer message waiting in a session's durable peer inbox (decision 9) until the session's comms
+ * drain admits it as a peer input. Written before the delivering call is acknowledged; removed in
+ * the same commit that admits it ({@link SessionCommit.taken_peer_message}) or, when the session
+ * refuses it, by {@link RuntimeStore.discardPeerMessage}.
+ */
+export interface PeerMessage {
+  readonly runtime_id: string;
+  readonly session_id: string;
+  /** Arrival order: increasing within a store (not gap-free). */
+  readonly sequence: number;
+  /** The validated input (its `id` is fixed at delivery, so a replay is the same input). */
+  readonly input: Input;
+  readonly created_at: number;
+}
+
+export type PeerMessageDraft = Omit<PeerMessage, 'sequence'>;
+
 export interface SessionCommit {
   readonly session_id: string;
   readonly runtime_id: string;
@@ -134,6 +152,12 @@ export interface SessionCommit {
   readonly deleted_input_ids?: readonly string[];
   readonly receipt: BoundaryReceipt | null;
   readonly signals: readonly RoutedSignalDraft[];
+  /**
+   * The `sequence` of a message of this runtime's peer inbox that this commit admits: it is
+   * removed in the same transaction. When it is no longer in the inbox (already taken), the whole
+   * commit fails and writes nothing, so a peer message is admitted at most once.
+   */
+  readonly taken_peer_message?: number;
   /**
    * When set, the commit applies only while the session's lease (decision 12) still has this owner
    * and token; otherwise it fails with a `CommitFencedError` and writes nothing.
@@ -156,8 +180,14 @@ export interface RuntimeStore {
   loadInput(runtimeId: string, inputId: string): Promise<StoredInputRow | null>;
   findInputByIdempotencyKey(runtimeId: string, key: string): Promise<StoredInputRow | null>;
   loadBoundaryReceipt(runtimeId: string, runId: string, sequence: number): Promise<BoundaryReceipt | null>;
-  /** Forgets a session's document and rows (unregister). */
+  /** Forgets a session's document, rows and peer inbox (unregister). */
   deleteSession(runtimeId: string): Promise<void>;
+  /** Appends a message to the runtime's peer inbox (durable when the promise resolves); returns it with its sequence. */
+  appendPeerMessage(message: PeerMessageDraft): Promise<PeerMessage>;
+  /** The runtime's oldest `limit` inbox messages, in arrival order. */
+  loadPeerMessages(runtimeId: string, limit: number): Promise<readonly PeerMessage[]>;
+  /** Removes one inbox message without admitting it (the session refused it); whether it was there. */
+  discardPeerMessage(runtimeId: string, sequence: number): Promise<boolean>;
   /**
    * Retention: removes terminal input rows and boundary receipts last updated before
    * `olderThanMs` (epoch ms) and signals every consumer has acknowledged that are older,
@@ -209,6 +239,9 @@ export class InMemoryRuntimeStore implements RuntimeStore, SignalOutbox {
   private readonly receiptTimes = new Map<string, number>();
   private readonly cursors = new Map<string, number>();
   private readonly prunedSignals = new Set<number>();
+  /** runtime id → its peer inbox in arrival order. */
+  private readonly peerInboxes = new Map<string, PeerMessage[]>();
+  private peerSequence = 0;
   /** Test hook: when set, the next commits fail with this error. */
   failNextCommits: { count: number; message: string } | null = null;
   /** Number of successful commits (diagnostics and tests). */
@@ -225,6 +258,12 @@ export class InMemoryRuntimeStore implements RuntimeStore, SignalOutbox {
     if (change.fence && !this.leases.admits(change.session_id, change.fence)) {
       throw new CommitFencedError(change.runtime_id, change.session_id, change.fence);
     }
+    const taken = change.taken_peer_message;
+    const inbox = this.peerInboxes.get(change.runtime_id) ?? [];
+    const takenAt = taken === undefined ? -1 : inbox.findIndex((m) => m.sequence === taken);
+    if (taken !== undefined && takenAt < 0) {
+      throw new Error(`peer message ${taken} of ${change.runtime_id} is no longer in the inbox (already taken); nothing was written`);
+    }
     this.checkIdempotencyKeys(change);
     if (change.receipt) {
       const key = receiptKey(change.runtime_id, change.receipt.run_id, change.receipt.sequence);
@@ -232,6 +271,7 @@ export class InMemoryRuntimeStore implements RuntimeStore, SignalOutbox {
       this.receipts.set(key, change.receipt);
       this.receiptTimes.set(key, change.document.updated_at);
     }
+    if (takenAt >= 0) inbox.splice(takenAt, 1);
     if (change.document_changed !== false || !this.sessions.has(change.runtime_id)) this.sessions.set(change.runtime_id, change.document);
     let rows = this.inputs.get(change.runtime_id);
     if (!rows) {
@@ -286,6 +326,28 @@ export class InMemoryRuntimeStore implements RuntimeStore, SignalOutbox {
   async deleteSession(runtimeId: string): Promise<void> {
     this.sessions.delete(runtimeId);
     this.inputs.delete(runtimeId);
+    this.peerInboxes.delete(runtimeId);
+  }
+
+  async appendPeerMessage(message: PeerMessageDraft): Promise<PeerMessage> {
+    this.peerSequence += 1;
+    const stored: PeerMessage = { ...message, input: structuredClone(message.input), sequence: this.peerSequence };
+    const inbox = this.peerInboxes.get(message.runtime_id) ?? [];
+    inbox.push(stored);
+    this.peerInboxes.set(message.runtime_id, inbox);
+    return stored;
+  }
+
+  async loadPeerMessages(runtimeId: string, limit: number): Promise<readonly PeerMessage[]> {
+    return (this.peerInboxes.get(runtimeId) ?? []).slice(0, Math.max(0, Math.floor(limit)));
+  }
+
+  async discardPeerMessage(runtimeId: string, sequence: number): Promise<boolean> {
+    const inbox = this.peerInboxes.get(runtimeId) ?? [];
+    const at = inbox.findIndex((m) => m.sequence === sequence);
+    if (at < 0) return false;
+    inbox.splice(at, 1);
+    return true;
   }
 
   async prune(olderThanMs: number, batchSize: number): Promise<PruneReport> {

@@ -13,6 +13,7 @@
  * | `MEERKAT_ADVERTISE_ADDR` | `<host name>:<listen port>` | `host:port` other replicas reach this one at (named in SESSION_OWNED_ELSEWHERE) |
  * | `MEERKAT_LEASE_TTL_MS` | `10000` | session lease lifetime without renewal |
  * | `MEERKAT_LEASE_RENEW_MS` | `3000` | how often all leases are renewed (one statement); must be below the TTL |
+ * | `MEERKAT_LEASE_HANDOVER_IDLE_MS` | `30000` | hand a session over to the replica that forwards its calls once no call reached this one directly for this long (and it is quiescent); `0` turns handover off |
  *
  * Log lines written inside an active span carry its `trace_id` and `span_id` ({@link loggerOptions}).
  */
@@ -23,6 +24,10 @@ import { traceLogMixin } from '../telemetry/log-context.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS } from './server.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:50051';
+/** Default of `MEERKAT_LEASE_HANDOVER_IDLE_MS`: three default lease lifetimes without a direct call. */
+export const DEFAULT_HANDOVER_IDLE_MS = 30_000;
+/** Largest accepted `MEERKAT_LEASE_HANDOVER_IDLE_MS` (one day, like the lease lifetime bound). */
+export const MAX_HANDOVER_IDLE_MS = 24 * 60 * 60 * 1000;
 
 export interface ServerConfig {
   readonly listen: string;
@@ -37,6 +42,8 @@ export interface ServerConfig {
     readonly advertiseAddress: string;
     readonly leaseTtlMs: number;
     readonly leaseRenewMs: number;
+    /** Idle lease handover (ms; 0: off): see `MEERKAT_LEASE_HANDOVER_IDLE_MS`. */
+    readonly handoverIdleMs: number;
   };
 }
 
@@ -77,8 +84,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   if (!(leaseTtlMs > 0 && leaseRenewMs > 0 && leaseRenewMs < leaseTtlMs)) {
     throw new Error(`MEERKAT_LEASE_RENEW_MS (${leaseRenewMs}) must be positive and below MEERKAT_LEASE_TTL_MS (${leaseTtlMs})`);
   }
+  const handoverIdleMs = ms('MEERKAT_LEASE_HANDOVER_IDLE_MS', DEFAULT_HANDOVER_IDLE_MS);
+  if (handoverIdleMs > MAX_HANDOVER_IDLE_MS) {
+    throw new Error(`MEERKAT_LEASE_HANDOVER_IDLE_MS must be 0 (off) or at most ${MAX_HANDOVER_IDLE_MS} ms (one day), got "${handoverIdleMs}"`);
+  }
   return {
-    replica: { id: replicaId, advertiseAddress, leaseTtlMs, leaseRenewMs },
+    replica: { id: replicaId, advertiseAddress, leaseTtlMs, leaseRenewMs, handoverIdleMs },
     listen,
     databaseUrl: text('DATABASE_URL') ?? null,
     dataDir: text('MEERKAT_DATA_DIR') ?? DEFAULT_DATA_DIR,

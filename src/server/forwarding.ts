@@ -8,12 +8,22 @@
  * travel with it (so does `traceparent`: with tracing on, the gRPC instrumentation makes the
  * forwarded call a child of this replica's server span); cancelling the call cancels the forwarded
  * one. A forwarded call carries {@link FORWARDED_HEADER} and is never forwarded again: the owner
- * serves it, or answers SESSION_OWNED_ELSEWHERE if ownership moved meanwhile (the client retries).
+ * serves it, or answers SESSION_OWNED_ELSEWHERE if ownership moved to another live replica meanwhile
+ * (the client retries); a lease handed over meanwhile is taken here again.
  *
  * Where a call goes is decided before the kernel sees it: a session loaded here with a lease is
  * served here; otherwise the lease row is read, and a live lease of another replica sends the call
  * there. An absent or expired lease is served here (the kernel takes the lease and recovers the
- * session first). Session-less calls and client/bidi-streaming calls are always served here.
+ * session first when the call registers it; a handed-over lease is taken by any call, below).
+ * Session-less calls and client/bidi-streaming calls are always served here.
+ *
+ * Idle lease handover: every session-scoped call served here is reported to the kernel
+ * (`core.beginSessionCall`, direct or forwarded). When a forwarded call has been served, and before
+ * its answer goes back, the kernel is asked to hand the session over (`core.handOverIfIdle`): with
+ * `MEERKAT_LEASE_HANDOVER_IDLE_MS` set, a session no call reached directly for that long and that
+ * is quiescent is dropped here and its lease ended, so the forwarding replica's next call for it
+ * takes the lease (token + 1), recovers the session with the executor it had, and is served there
+ * — the owner follows the replica the mesh sends the calls to.
  *
  * @example
  * ```ts
@@ -25,8 +35,28 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { parseUuidV7 } from '../kernel/ids.js';
 import type { MeerkatMachine } from '../kernel/machine.js';
 import type { SessionLeases } from '../kernel/leases.js';
+import { toServiceError } from './errors.js';
+import { endStreamWithError } from './lifecycle.js';
+
+/**
+ * How long a forwarded call's answer waits for the handover decision (normally a gate pass and one
+ * lease write); past it the answer goes back and the handover finishes on its own.
+ */
+export const HANDOVER_ANSWER_WAIT_MS = 2_000;
+
+/** Resolves when `p` settles or after `ms`, whichever comes first. */
+function atMost(p: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    void p.finally(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
 
 /** Metadata key marking a call one replica forwarded to another (value: the forwarding replica's id). */
 export const FORWARDED_HEADER = 'x-meerkat-forwarded-by';
@@ -47,6 +77,12 @@ interface MethodDefinition {
 
 type AnyHandler = (call: never, callback?: never) => void;
 
+/** A session-scoped call served here: its session, and the replica that forwarded it (null: it came directly). */
+interface LocalTarget {
+  readonly sessionId: string;
+  readonly forwardedBy: string | null;
+}
+
 const RUNTIME_PREFIX = 'rt:session:';
 
 /** The session a request addresses (`session_id`, or the session of `runtime_id`), if any. */
@@ -65,6 +101,8 @@ export class SessionForwarder {
     private readonly kernel: MeerkatMachine,
     private readonly ownership: ForwardingOwnership | null,
     private readonly logger: Logger,
+    /** True once the server drains: a draining replica takes no lease (the call is refused by its handler). */
+    private readonly draining: () => boolean = () => false,
   ) {}
 
   /** The owner's address when a call for `sessionId` must go elsewhere; `null` to serve it here. */
@@ -110,21 +148,30 @@ export class SessionForwarder {
     return c;
   }
 
-  /** Resolves where the call goes; `local()` when here, `remote(address, metadata)` otherwise. */
+  /**
+   * Resolves where the call goes: `local(target)` when here (`target` null for a session-less call),
+   * `remote(address, metadata)` otherwise.
+   */
   private route(
     call: { readonly request: unknown; readonly metadata: grpc.Metadata },
-    local: () => void,
+    local: (target: LocalTarget | null) => void,
     remote: (address: string, metadata: grpc.Metadata) => void,
   ): void {
-    const sessionId = sessionOfRequest(call.request);
-    if (sessionId === null || call.metadata.get(FORWARDED_HEADER).length > 0) {
-      local();
+    // Session ids are UUIDs, kept lower-case by the kernel and the lease table.
+    const sessionId = sessionOfRequest(call.request)?.toLowerCase() ?? null;
+    if (sessionId === null) {
+      local(null);
+      return;
+    }
+    const forwardedBy = call.metadata.get(FORWARDED_HEADER);
+    if (forwardedBy.length > 0) {
+      local({ sessionId, forwardedBy: String(forwardedBy[0]) });
       return;
     }
     this.ownerElsewhere(sessionId).then(
       (address) => {
         if (address === null) {
-          local();
+          local({ sessionId, forwardedBy: null });
           return;
         }
         const metadata = call.metadata.clone();
@@ -135,7 +182,104 @@ export class SessionForwarder {
       (e: unknown) => {
         // The lease could not be read: serve here (the kernel's own lease claim decides).
         this.logger.warn({ err: e, session_id: sessionId }, 'reading the session lease failed; serving the call here');
-        local();
+        local({ sessionId, forwardedBy: null });
+      },
+    );
+  }
+
+  /**
+   * Before a session-scoped call is served here: a session whose lease was handed over and not
+   * claimed since is taken (token + 1) and recovered, with the executor it had, so the call finds it
+   * loaded — whatever the call.
+   */
+  private async adopt(rawSessionId: string): Promise<void> {
+    let sessionId: string;
+    try {
+      sessionId = parseUuidV7(rawSessionId, 'session_id');
+    } catch {
+      return; // the service answers the malformed id
+    }
+    const core = this.kernel.core;
+    if (core.sessions.has(sessionId) || this.draining() || this.ownership === null) return;
+    // Only a handed-over lease (its note still waiting) is taken by any call: the claim returns the
+    // executor to re-attach. Any other session only the store knows is recovered as before, by the
+    // calls that register it (RegisterSession, EnsureSessionWithExecutor, WatchInput, …).
+    const lease = await this.ownership.leases.lease(sessionId);
+    if (lease === null || lease.handed_over_by === null || lease.expires_in_ms > 0) return;
+    const { session, inserted } = await core.ensureRegistered(sessionId);
+    if (inserted) {
+      this.logger.info(
+        { session_id: sessionId, fencing_token: session.fence?.token ?? null, executor: session.attachment.kind === 'active' ? session.attachment.executor : null },
+        'took the session lease and recovered the session from the store',
+      );
+    }
+  }
+
+  /** After a forwarded call was served (before its answer goes back): hand the session over if it is idle. */
+  private async afterServed(target: LocalTarget): Promise<void> {
+    if (target.forwardedBy === null) return;
+    try {
+      const decision = await this.kernel.core.handOverIfIdle(target.sessionId);
+      if (decision.kind === 'handed_over') {
+        this.logger.info(
+          { session_id: target.sessionId, asked_by: target.forwardedBy, fencing_token: decision.token, executor: decision.executor },
+          'handed the idle session over to the replica that forwards its calls',
+        );
+      } else {
+        this.logger.debug({ session_id: target.sessionId, asked_by: target.forwardedBy, reason: decision.reason }, 'kept the session (no handover)');
+      }
+    } catch (e) {
+      this.logger.warn({ err: e, session_id: target.sessionId }, 'handing the session over failed; it stays here');
+    }
+  }
+
+  /** Serves a unary call here (see {@link adopt}, {@link afterServed}). */
+  private unaryHere(
+    target: LocalTarget | null,
+    call: grpc.ServerUnaryCall<unknown, unknown>,
+    callback: grpc.sendUnaryData<unknown>,
+    serve: grpc.handleUnaryCall<unknown, unknown>,
+  ): void {
+    if (target === null) {
+      serve(call, callback);
+      return;
+    }
+    const done = this.kernel.core.beginSessionCall(target.sessionId, target.forwardedBy === null);
+    call.on('cancelled', done);
+    this.adopt(target.sessionId).then(
+      () =>
+        serve(call, (...answer: Parameters<grpc.sendUnaryData<unknown>>) => {
+          done();
+          void atMost(this.afterServed(target), HANDOVER_ANSWER_WAIT_MS).then(() => callback(...answer));
+        }),
+      (e: unknown) => {
+        done();
+        callback(toServiceError(e, (error, errorId) => this.logger.error({ err: error, error_id: errorId }, 'unexpected error')));
+      },
+    );
+  }
+
+  /** Serves a server-streaming call here: a forwarded one is handed over (if idle) before it ends OK. */
+  private streamHere(target: LocalTarget | null, call: grpc.ServerWritableStream<unknown, unknown>, serve: grpc.handleServerStreamingCall<unknown, unknown>): void {
+    if (target === null) {
+      serve(call);
+      return;
+    }
+    const done = this.kernel.core.beginSessionCall(target.sessionId, target.forwardedBy === null);
+    for (const event of ['finish', 'close', 'error', 'cancelled']) call.on(event, done);
+    if (target.forwardedBy !== null) {
+      const end = call.end.bind(call) as (metadata?: grpc.Metadata) => void;
+      const endAfterHandover = (metadata?: grpc.Metadata): void => {
+        done();
+        void atMost(this.afterServed(target), HANDOVER_ANSWER_WAIT_MS).then(() => end(metadata));
+      };
+      Object.assign(call, { end: endAfterHandover });
+    }
+    this.adopt(target.sessionId).then(
+      () => serve(call),
+      (e: unknown) => {
+        done();
+        endStreamWithError(call, toServiceError(e, (error, errorId) => this.logger.error({ err: error, error_id: errorId }, 'unexpected error')));
       },
     );
   }
@@ -145,7 +289,7 @@ export class SessionForwarder {
     return (call, callback) => {
       this.route(
         call,
-        () => serve(call, callback),
+        (target) => this.unaryHere(target, call, callback, serve),
         (address, metadata) => {
           const forwarded = this.channel(address).makeUnaryRequest(
             def.path,
@@ -167,7 +311,7 @@ export class SessionForwarder {
     return (call) => {
       this.route(
         call,
-        () => serve(call),
+        (target) => this.streamHere(target, call, serve),
         (address, metadata) => {
           const forwarded = this.channel(address).makeServerStreamRequest(
             def.path,

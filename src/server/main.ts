@@ -50,9 +50,15 @@ async function main(): Promise<void> {
           address: config.replica.advertiseAddress,
           ttlMs: config.replica.leaseTtlMs,
           renewEveryMs: config.replica.leaseRenewMs,
+          handoverIdleMs: config.replica.handoverIdleMs,
         }
       : undefined;
-  if (ownership) logger.info({ replica: ownership.replicaId, address: ownership.address, lease_ttl_ms: ownership.ttlMs }, 'session leases on');
+  if (ownership) {
+    logger.info(
+      { replica: ownership.replicaId, address: ownership.address, lease_ttl_ms: ownership.ttlMs, handover_idle_ms: ownership.handoverIdleMs },
+      'session leases on',
+    );
+  }
   const kernel = new MeerkatMachine({ store: stores.store, blobs: stores.blobs, observer: kernelMetrics, ...(ownership ? { ownership } : {}) });
   kernelMetrics?.observe(kernel.core);
 

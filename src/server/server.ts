@@ -51,10 +51,17 @@
  * 3. open server streams end with UNAVAILABLE and a message telling the client to reconnect and
  *    resume (StreamSignals: `after_sequence`; WatchInput: `resume_token`); the streaming
  *    components' `close()` runs;
- * 4. NOT_SERVING stays observable for at least `notServingMs`, and unary calls in flight finish;
- * 5. `tryShutdown` (stop accepting, close connections once idle), `forceShutdown` when the grace
+ * 4. meanwhile the runtime loops start no new run and the runs in flight go on to their boundary
+ *    commit, until {@link RUN_DRAIN_RESERVE_MS} before the grace period ends; a run still
+ *    executing then is aborted and not committed — its inputs stay staged for the next owner's
+ *    recovery, never abandoned (`MeerkatMachine.drainRuns`). With session leases, each session's
+ *    lease is handed over as soon as its loop stopped (ended, with a note naming its executor), so
+ *    another replica takes it over at once and re-attaches the executor;
+ * 5. NOT_SERVING stays observable for at least `notServingMs` and until the runs drained, and
+ *    unary calls in flight finish;
+ * 6. `tryShutdown` (stop accepting, close connections once idle), `forceShutdown` when the grace
  *    period runs out;
- * 6. `kernel.close()` (runtime loops stop, waiters end), then the store closes.
+ * 7. `kernel.close()` (waiters end, the remaining leases are released), then the store closes.
  *
  * @example
  * ```ts
@@ -108,6 +115,11 @@ export const KEEPALIVE_TIME_MS = 30_000;
 export const KEEPALIVE_TIMEOUT_MS = 10_000;
 /** Default grace period of a shutdown. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+/**
+ * Part of the grace period (at most a quarter of it) kept after the runs in flight had their chance
+ * to reach a boundary: closing the kernel, releasing the leases and closing the store.
+ */
+export const RUN_DRAIN_RESERVE_MS = 1_000;
 
 export const DEFAULT_GRPC_OPTIONS: grpc.ServerOptions = {
   'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES,
@@ -192,7 +204,12 @@ export function buildKernelServer(options: BuildKernelServerOptions): BuiltKerne
 
   // Session-scoped calls for a session another live replica owns go to the owner (decision 12).
   const own = options.kernel.core.options.ownership;
-  const forwarder = new SessionForwarder(options.kernel, own ? { leases: own.leases, replicaId: own.replicaId } : null, options.logger);
+  const forwarder = new SessionForwarder(
+    options.kernel,
+    own ? { leases: own.leases, replicaId: own.replicaId } : null,
+    options.logger,
+    () => context.lifecycle.draining,
+  );
   const routed = <I extends object>(definition: object, implementation: I): I => forwarder.wrap(definition, implementation);
   server.addService(tolerantService(SessionServiceService), routed(SessionServiceService, createSessionService(context)));
   server.addService(tolerantService(VisibilityServiceService), routed(VisibilityServiceService, createVisibilityService(context)));
@@ -259,9 +276,18 @@ export async function createKernelServer(options: KernelServerOptions): Promise<
       log.info({ grace_ms: graceMs, inflight: context.lifecycle.inflightCalls, streams: context.lifecycle.openStreams }, 'shutting down');
       health.set('NOT_SERVING');
       context.lifecycle.drain(SHUTDOWN_STREAM_MESSAGE);
+      // Runs in flight go on to their boundary meanwhile; what is still running when the budget ends
+      // is left for recovery by the sessions' next owners (leases handed over session by session).
+      const runsDrained = options.kernel.drainRuns(Math.max(0, remaining() - Math.min(RUN_DRAIN_RESERVE_MS, graceMs / 4))).then(
+        (r) => log.info(r, 'runtime loops stopped'),
+        (e: unknown) => log.error({ err: e }, 'stopping the runtime loops failed'),
+      );
       await within(Promise.all([components.ingress.close(), components.executor.close()]), remaining());
       await sleep(Math.min(options.notServingMs ?? 0, remaining()));
       const idle = await context.lifecycle.whenIdle(remaining());
+      // Keep listening while the runs drain: health keeps answering NOT_SERVING and calls (forwarded
+      // ones included) get SERVER_SHUTTING_DOWN + RetryInfo rather than a refused connection.
+      await runsDrained;
       const stopped = await within(new Promise<void>((resolve) => server.tryShutdown(() => resolve())), remaining());
       if (!stopped) server.forceShutdown();
       forwarder.close();

@@ -12,6 +12,8 @@ export type CommitFailureReason =
   | 'duplicate_receipt'
   /** An input row claims an idempotency key another row of the same runtime holds. */
   | 'duplicate_idempotency_key'
+  /** The peer-inbox message the commit admits was already taken by another commit. */
+  | 'peer_message_taken'
   /** The change itself is malformed (e.g. a row of another runtime, an unserialisable document). */
   | 'invalid_change'
   /** The database refused the transaction for another reason (SQLSTATE in `code`). */

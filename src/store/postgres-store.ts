@@ -15,6 +15,9 @@
  * 3. ops snapshots are upserted for the runtimes whose `op_*`/`completion_*` fields changed;
  * 4. signal sequences are allocated (last, so the counter's row lock is held briefly) and the
  *    signals inserted.
+ * A commit that admits a peer-inbox message (`taken_peer_message`) also goes this careful way: the
+ * message's row is deleted first (a commit whose message is already gone fails alone), and put
+ * back if a later step refuses the commit (`peer-inbox.ts`).
  * If the transaction fails anyway (e.g. a duplicate idempotency key, checked at COMMIT), every
  * commit of the batch is retried in a transaction of its own, so only the offending one fails.
  *
@@ -36,6 +39,8 @@ import type pg from 'pg';
 import { CommitFencedError, type CommitFence } from '../kernel/leases.js';
 import type {
   BoundaryReceipt,
+  PeerMessage,
+  PeerMessageDraft,
   PruneReport,
   RoutedSignal,
   RoutedSignalDraft,
@@ -62,6 +67,7 @@ import { GroupCommitter, type GroupCommitStats, type WriteOutcome } from './grou
 import type { BoundaryReceiptsTable, Database, InputsTable, OpsSnapshotsTable, SessionsTable } from './schema.js';
 import { SignalFeed } from './signal-feed.js';
 import { batchIsEmpty, batchStatement, type BatchRows } from './batch-statement.js';
+import { appendPeerMessage, discardPeerMessage, loadPeerMessages, restorePeerMessages, takePeerMessages } from './peer-inbox.js';
 
 const NO_SIGNALS: WriteOutcome<readonly RoutedSignal[]> = { ok: true, value: [] };
 
@@ -103,6 +109,8 @@ interface PreparedCommit {
    */
   readonly ops: { readonly row: Insertable<OpsSnapshotsTable>; readonly key: string } | null;
   readonly signals: readonly RoutedSignalDraft[];
+  /** The peer-inbox message this commit admits (deleted in its transaction; see `peer-inbox.ts`), or null. */
+  readonly takenPeerMessage: number | null;
 }
 
 /** A commit that carries an ops snapshot. */
@@ -180,7 +188,7 @@ export class PostgresRuntimeStore implements RuntimeStore, SignalOutbox {
   }
 
   private async writeBatch(batch: readonly PreparedCommit[]): Promise<readonly WriteOutcome<readonly RoutedSignal[]>[]> {
-    if (batch.every((c) => c.signals.length === 0 && c.deleted.length === 0)) {
+    if (batch.every((c) => c.signals.length === 0 && c.deleted.length === 0 && c.takenPeerMessage === null)) {
       const outcomes = await this.writeBatchAsOneStatement(batch);
       if (outcomes !== null) return outcomes;
     }
@@ -230,7 +238,11 @@ export class PostgresRuntimeStore implements RuntimeStore, SignalOutbox {
     const written: WithOps[] = [];
     const outcomes = await this.db.transaction().execute(async (trx) => {
       const failed = await refuseStaleFences(trx, batch);
+      const peer = await takePeerMessages(trx, batch.filter((c) => !failed.has(c)));
+      for (const [c, e] of peer.failed) failed.set(c, e);
       for (const [c, e] of await insertReceipts(trx, batch.filter((c) => !failed.has(c)))) failed.set(c, e);
+      // A commit refused after it took its peer message leaves the message in the inbox.
+      await restorePeerMessages(trx, failed.keys(), peer.taken);
       const live = batch.filter((c) => !failed.has(c));
       if (live.length > 0) {
         // A document whose durable content did not change since this process last wrote it is not rewritten.
@@ -314,7 +326,7 @@ export class PostgresRuntimeStore implements RuntimeStore, SignalOutbox {
   }
 
   /**
-   * Removes the session document, its input rows and its ops snapshot in one transaction (receipts
+   * Removes the session document, its input rows, its ops snapshot and its peer inbox in one transaction (receipts
    * age out through `prune`). It does not wait for queued commits: the kernel calls it from the
    * session's gate, after the session's last commit settled.
    */
@@ -324,6 +336,7 @@ export class PostgresRuntimeStore implements RuntimeStore, SignalOutbox {
       await trx.deleteFrom('meerkat_inputs').where('runtime_id', '=', runtimeId).execute();
       await trx.deleteFrom('meerkat_ops_snapshots').where('runtime_id', '=', runtimeId).execute();
       await trx.deleteFrom('meerkat_sessions').where('runtime_id', '=', runtimeId).execute();
+      await trx.deleteFrom('meerkat_peer_inbox').where('runtime_id', '=', runtimeId).execute();
     });
     this.opsWritten.delete(runtimeId);
   }
@@ -373,6 +386,18 @@ export class PostgresRuntimeStore implements RuntimeStore, SignalOutbox {
       receipts: Number(receipts.numDeletedRows),
       signals: Number(signals.numDeletedRows),
     };
+  }
+
+  appendPeerMessage(message: PeerMessageDraft): Promise<PeerMessage> {
+    return appendPeerMessage(this.db, message);
+  }
+
+  loadPeerMessages(runtimeId: string, limit: number): Promise<readonly PeerMessage[]> {
+    return loadPeerMessages(this.db, runtimeId, limit);
+  }
+
+  discardPeerMessage(runtimeId: string, sequence: number): Promise<boolean> {
+    return discardPeerMessage(this.db, runtimeId, sequence);
   }
 
   async readSignals(afterSequence: number, limit: number): Promise<readonly RoutedSignal[]> {
@@ -447,6 +472,7 @@ function prepare(change: SessionCommit): PreparedCommit {
     receipt: change.receipt ? receiptToRow(runtimeId, change.receipt, change.document.updated_at) : null,
     ops: ops === null ? null : { row: ops, key: opsSnapshotKey(ops) },
     signals: change.signals,
+    takenPeerMessage: change.taken_peer_message ?? null,
   };
 }
 

@@ -26,7 +26,7 @@
  * }
  * ```
  */
-import type { ColumnType } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 import type { Phase, RuntimeBoundary } from '../machine/index.js';
 import type { Durability } from '../kernel/input.js';
 import type { InputPublicPhase, RoutedSignalKind } from '../kernel/store.js';
@@ -156,6 +156,24 @@ export interface SessionLeasesTable {
   readonly fencing_token: Int8;
   /** Judged by the database clock (`now()`), never the replica's. */
   readonly expires_at: ColumnType<Date, Date | string, Date | string>;
+  /** Set by a handover (migration 0006): the replica that handed the lease over; cleared by the next claim. */
+  readonly handover_from: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Set by a handover: the executor the session's runtime loop had (null: none). */
+  readonly handover_executor: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/**
+ * `meerkat_peer_inbox`: each session's durable peer inbox (decision 9), in arrival order
+ * (`sequence`, an identity column). A row is written before the delivering call is acknowledged
+ * and deleted in the commit that admits it as a peer input (or when the session refuses it).
+ */
+export interface PeerInboxTable {
+  readonly runtime_id: string;
+  readonly sequence: Generated<Int8>;
+  readonly session_id: string;
+  /** `JSON.stringify` of the validated `Input`. */
+  readonly input: JsonText;
+  readonly created_at: EpochMs;
 }
 
 /** Every table of the kernel's store, by name (all prefixed `meerkat_`). */
@@ -169,6 +187,7 @@ export interface Database {
   readonly meerkat_signal_consumers: SignalConsumersTable;
   readonly meerkat_blobs: BlobsTable;
   readonly meerkat_session_leases: SessionLeasesTable;
+  readonly meerkat_peer_inbox: PeerInboxTable;
 }
 
 /** Names of the tables above, for checks that walk the schema. */
@@ -182,4 +201,5 @@ export const TABLE_NAMES: readonly (keyof Database)[] = [
   'meerkat_signal_consumers',
   'meerkat_blobs',
   'meerkat_session_leases',
+  'meerkat_peer_inbox',
 ];

@@ -3,7 +3,9 @@
  * `src/kernel/leases.ts`). Expiry is judged by the database clock (`now()`), never a replica's, so
  * replicas with skewed clocks agree on who owns what. Each operation is one statement: a claim is an
  * upsert that only takes the row when it is free, expired or already the claimant's; renewing
- * every lease of a replica is one `UPDATE`.
+ * every lease of a replica is one `UPDATE`. A handover (migration `0006_lease_handover`) ends the
+ * lease like a release and leaves its note in `handover_from` / `handover_executor`; the claim that
+ * takes the lease next returns the note and clears it in the same statement.
  *
  * @example
  * ```ts
@@ -14,7 +16,7 @@
  * ```
  */
 import { sql, type Kysely } from 'kysely';
-import type { LeaseClaim, LeaseRequest, SessionLease, SessionLeases } from '../kernel/leases.js';
+import type { HandoverRequest, LeaseClaim, LeaseRequest, SessionLease, SessionLeases } from '../kernel/leases.js';
 import type { Database } from './schema.js';
 
 /** Largest lease lifetime accepted (one day): a longer one would hide a dead owner for too long. */
@@ -32,7 +34,14 @@ export class PostgresSessionLeases implements SessionLeases {
 
   async claim(r: LeaseRequest): Promise<LeaseClaim> {
     const ttl = checkTtl(r.ttl_ms);
-    const taken = await sql<{ fencing_token: number }>`
+    // `prev` reads the row as the statement's snapshot has it (before the upsert): its handover note,
+    // if any, goes back to the claimant that takes the lease, and the upsert clears it. (A handover
+    // needs a live lease, and a claimant only takes a lease it saw ended, so the note it takes is
+    // already in its snapshot. `FOR UPDATE` would hide the row here: the upsert modifies it.)
+    const taken = await sql<{ fencing_token: number; handover_from: string | null; handover_executor: string | null }>`
+      WITH prev AS (
+        SELECT handover_from, handover_executor FROM meerkat_session_leases WHERE session_id = ${r.session_id}
+      )
       INSERT INTO meerkat_session_leases AS l (session_id, owner_replica, owner_address, fencing_token, expires_at)
       VALUES (${r.session_id}, ${r.replica_id}, ${r.address}, 1, now() + ${ttl} * interval '1 millisecond')
       ON CONFLICT (session_id) DO UPDATE SET
@@ -40,12 +49,18 @@ export class PostgresSessionLeases implements SessionLeases {
                              THEN l.fencing_token ELSE l.fencing_token + 1 END,
         owner_replica = excluded.owner_replica,
         owner_address = excluded.owner_address,
-        expires_at = excluded.expires_at
+        expires_at = excluded.expires_at,
+        handover_from = NULL,
+        handover_executor = NULL
       WHERE l.owner_replica = excluded.owner_replica OR l.expires_at <= now()
-      RETURNING fencing_token
+      RETURNING fencing_token, (SELECT handover_from FROM prev) AS handover_from, (SELECT handover_executor FROM prev) AS handover_executor
     `.execute(this.db);
     const row = taken.rows[0];
-    if (row) return { kind: 'owned', token: row.fencing_token };
+    if (row) {
+      return row.handover_from === null
+        ? { kind: 'owned', token: row.fencing_token }
+        : { kind: 'owned', token: row.fencing_token, handover: { from_replica: row.handover_from, executor: row.handover_executor } };
+    }
     const held = await this.lease(r.session_id);
     // The lease expired between the two statements: claim again (the upsert now takes it).
     if (!held || held.expires_in_ms <= 0) return this.claim(r);
@@ -73,10 +88,21 @@ export class PostgresSessionLeases implements SessionLeases {
     await q.execute();
   }
 
+  async handOver(r: HandoverRequest): Promise<boolean> {
+    const rows = await sql<{ session_id: string }>`
+      UPDATE meerkat_session_leases
+      SET expires_at = now(), handover_from = ${r.replica_id}, handover_executor = ${r.executor}
+      WHERE session_id = ${r.session_id} AND owner_replica = ${r.replica_id} AND fencing_token = ${r.token} AND expires_at > now()
+      RETURNING session_id
+    `.execute(this.db);
+    return rows.rows.length > 0;
+  }
+
   async lease(sessionId: string): Promise<SessionLease | null> {
-    const rows = await sql<{ owner_replica: string; owner_address: string; fencing_token: number; expires_in_ms: number }>`
+    const rows = await sql<{ owner_replica: string; owner_address: string; fencing_token: number; expires_in_ms: number; handed_over_by: string | null }>`
       SELECT owner_replica, owner_address, fencing_token,
-             floor(extract(epoch FROM (expires_at - now())) * 1000)::bigint AS expires_in_ms
+             floor(extract(epoch FROM (expires_at - now())) * 1000)::bigint AS expires_in_ms,
+             handover_from AS handed_over_by
       FROM meerkat_session_leases WHERE session_id = ${sessionId}
     `.execute(this.db);
     const row = rows.rows[0];

@@ -4,7 +4,9 @@
  * parent can SIGKILL it at a chosen point and start a new one on the same
  * database.
  *
- * Commands: {id, op: 'ensure'|'register'|'accept'|'rows', session, text?, key?}.
+ * Commands: {id, op: 'ensure'|'register'|'accept'|'rows'|'deliver'|'drain'|'inbox', session, text?, key?}
+ * (`deliver` puts a peer message in the session's durable inbox and replies once it is stored;
+ * `drain` starts the session's comms drain; `inbox` lists the messages still waiting).
  * Events:   {event: 'ready'}, {event: 'apply', run, inputs}, {event: 'outcome', input_id, outcome}.
  *
  * The `slow` executor logs every apply (before working) to stdout, sleeps
@@ -57,6 +59,18 @@ async function main(): Promise<void> {
         const inputId = r.outcome.type === 'accepted' ? r.outcome.input_id : r.outcome.existing_id;
         emit({ id: cmd.id, ok: true, type: r.outcome.type, input_id: inputId });
         void r.handle?.outcome.then((o) => emit({ event: 'outcome', input_id: inputId, outcome: o.kind }));
+      } else if (cmd.op === 'deliver') {
+        const r = await kernel.deliverPeerMessage(cmd.session, {
+          origin: { type: 'peer', peer_id: 'crash-peer' },
+          body: { input_type: 'peer', convention: { type: 'message' }, body: cmd.text ?? 'x' },
+        });
+        emit({ id: cmd.id, ok: true, input_id: r.input_id, sequence: r.sequence });
+      } else if (cmd.op === 'drain') {
+        const started = await kernel.drain.setPeerIngressContext(cmd.session, { keep_alive: true, comms_runtime_id: 'crash-comms' });
+        emit({ id: cmd.id, ok: true, started });
+      } else if (cmd.op === 'inbox') {
+        const messages = await stores.store.loadPeerMessages(`rt:session:${cmd.session}`, 1000);
+        emit({ id: cmd.id, ok: true, messages });
       } else if (cmd.op === 'rows') {
         const rows = await stores.store.loadInputs(`rt:session:${cmd.session}`);
         emit({ id: cmd.id, ok: true, rows });

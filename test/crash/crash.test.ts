@@ -187,6 +187,43 @@ describe.skipIf(!reachable)('crash recovery on PostgreSQL (SIGKILL of a real ker
     await b.stop();
   });
 
+  it('killed right after peer deliveries are acknowledged: each message is admitted exactly once after restart (decision 9)', async () => {
+    const session = newId();
+    const a = new ChildKernel({ ...env, SLOW_MS: '5000' });
+    await a.event((l) => l.event === 'ready');
+    await a.send({ op: 'ensure', session });
+    // Two messages wait in the inbox (no drain yet), then the drain runs while three more arrive:
+    // at the kill some are admitted (and being applied), some may still be in the inbox.
+    const delivered: string[] = [];
+    for (const text of ['p1', 'p2']) delivered.push(String((await a.send({ op: 'deliver', session, text })).input_id));
+    expect(((await a.send({ op: 'inbox', session })).messages as unknown[]).length).toBe(2);
+    expect((await a.send({ op: 'drain', session })).started).toBe(true);
+    for (const text of ['p3', 'p4', 'p5']) delivered.push(String((await a.send({ op: 'deliver', session, text })).input_id));
+    await a.kill();
+
+    const b = new ChildKernel({ ...env, SLOW_MS: '20' });
+    await b.event((l) => l.event === 'ready');
+    await b.send({ op: 'register', session });
+    await b.send({ op: 'ensure', session });
+    const waiting = (await b.send({ op: 'inbox', session })).messages as { input: { id: string } }[];
+    const admittedBefore = (await rows(b, session)).map((r) => r.input_id);
+    // Every acknowledged message is in exactly one place: admitted (a row) or still in the inbox.
+    expect([...admittedBefore, ...waiting.map((m) => m.input.id)].sort()).toEqual([...delivered].sort());
+    // The drain that ran before the kill does not survive it: a new one starts.
+    expect((await b.send({ op: 'drain', session })).started).toBe(true);
+    const rs = await untilAllTerminal(b, session, delivered);
+    expect(rs.map((r) => r.input_id).sort()).toEqual([...delivered].sort());
+    for (const row of rs) {
+      expect(row.terminal_outcome).toEqual({ outcome_type: 'consumed' });
+      expect(terminalTransitions(row)).toBe(1);
+      expect(row.input.body).toMatchObject({ input_type: 'peer' });
+    }
+    expect((await b.send({ op: 'inbox', session })).messages).toEqual([]);
+    const applied = b.events.filter((l) => l.event === 'apply').flatMap((l) => l.inputs as string[]);
+    expect(new Set(applied).size).toBe(applied.length);
+    await b.stop();
+  });
+
   it('killed after the boundary commit: the input stays consumed and is never applied again', async () => {
     const session = newId();
     const a = new ChildKernel({ ...env, SLOW_MS: '50' });
@@ -234,5 +271,26 @@ describe('crash recovery on embedded PGlite (SIGKILL of a real kernel process)',
     expect(row ? terminalTransitions(row) : 0).toBe(1);
     await b.stop();
     // Two embedded-database start-ups in child processes: allow for a loaded machine.
+  }, 60_000);
+
+  it('killed after a peer delivery is acknowledged: the message waits in the inbox and is admitted once after restart', async () => {
+    const session = newId();
+    const env = { MEERKAT_DATA_DIR: dir, DATABASE_URL: '' };
+    const a = new ChildKernel({ ...env, SLOW_MS: '20' });
+    await a.event((l) => l.event === 'ready');
+    await a.send({ op: 'ensure', session });
+    const id = String((await a.send({ op: 'deliver', session, text: 'survives' })).input_id);
+    await a.kill();
+    const b = new ChildKernel({ ...env, SLOW_MS: '20' });
+    await b.event((l) => l.event === 'ready');
+    await b.send({ op: 'register', session });
+    await b.send({ op: 'ensure', session });
+    expect(((await b.send({ op: 'inbox', session })).messages as { input: { id: string } }[]).map((m) => m.input.id)).toEqual([id]);
+    expect(await rows(b, session)).toEqual([]);
+    await b.send({ op: 'drain', session });
+    const rs = await untilAllTerminal(b, session, [id]);
+    expect(rs.map((r) => [r.input_id, r.terminal_outcome?.outcome_type])).toEqual([[id, 'consumed']]);
+    expect((await b.send({ op: 'inbox', session })).messages).toEqual([]);
+    await b.stop();
   }, 60_000);
 });

@@ -287,7 +287,7 @@ describe('OPS: comms drain', () => {
       expect(await k.drain.setPeerIngressContext(s, { keep_alive: true, comms_runtime_id: 'comms-1' })).toBe(false);
 
       // The drain admits inbox messages as peer inputs.
-      k.deliverPeerMessage(s, peerMessage('hello from a peer'));
+      await k.deliverPeerMessage(s, peerMessage('hello from a peer'));
       await waitFor(() => k.session.listActiveInputs(s).length === 1, 'peer input admitted');
       const [peerInput] = k.session.listActiveInputs(s);
       expect((await k.session.inputState(s, peerInput as string))?.input.body).toMatchObject({ input_type: 'peer', body: 'hello from a peer' });
@@ -298,7 +298,7 @@ describe('OPS: comms drain', () => {
       expect(slot.task).toBeNull();
       expect(machineState(k, s).drain_phase).not.toBe('Running');
       // An aborted drain admits nothing more.
-      k.deliverPeerMessage(s, peerMessage('after abort'));
+      await k.deliverPeerMessage(s, peerMessage('after abort'));
       await settle(20);
       expect(k.session.listActiveInputs(s)).toHaveLength(1);
 
@@ -350,7 +350,7 @@ describe('OPS: comms drain', () => {
         expect(slot.phase).toBe('Stopped');
         expect(machineState(k, s).drain_phase).toBe('Inactive');
         // The exited drain no longer admits peer messages.
-        k.deliverPeerMessage(s, peerMessage('late'));
+        await k.deliverPeerMessage(s, peerMessage('late'));
         await settle(20);
         expect(k.session.listActiveInputs(s)).toEqual([]);
       });

@@ -8,7 +8,7 @@
  *   dropped by the already-destroyed mob).
  * - Refusal paths reachable end to end: ingress refused by a stopped kernel runtime, retire
  *   refused for a session the kernel no longer knows (each folded into its Resolve…Refusal
- *   closure; the binding refusal is covered in test/sidecar/runtime.test.ts).
+ *   closure; the binding refusal is in binding-refusal.test.ts).
  * - Peer messages between two wired members reaching the receiver's kernel session; unwired → refused.
  * - Respawn keeps the wiring; lifecycle stop/resume.
  * - Bad input: unknown mob/member, self-wiring, non-member wiring, invalid definitions — each the

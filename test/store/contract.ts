@@ -28,6 +28,8 @@ import {
   type SignalOutbox,
   type StoredInputRow,
   CommitFencedError,
+  type Input,
+  type PeerMessage,
   type SessionLeases,
 } from '../../src/kernel/index.js';
 
@@ -247,6 +249,28 @@ export function runStoreContract(name: string, makeStores: () => Promise<Contrac
         const after = await stores.leases.renew('r-renew', 30_000);
         expect(after.has(x.sessionId)).toBe(false);
         expect(after.get(y.sessionId)).toBe(1);
+      });
+
+      it('a handover ends the lease with a note that the next claim (token + 1) receives once; a stale token hands nothing over', async () => {
+        const { sessionId } = freshIds();
+        await claim(sessionId, 'h-a');
+        expect(await stores.leases.handOver({ session_id: sessionId, replica_id: 'h-a', token: 2, executor: 'echo' })).toBe(false);
+        expect(await stores.leases.handOver({ session_id: sessionId, replica_id: 'h-b', token: 1, executor: 'echo' })).toBe(false);
+        expect(await stores.leases.handOver({ session_id: sessionId, replica_id: 'h-a', token: 1, executor: 'echo' })).toBe(true);
+        const ended = await stores.leases.lease(sessionId);
+        expect(ended).toMatchObject({ owner_replica: 'h-a', fencing_token: 1, handed_over_by: 'h-a' });
+        expect(ended?.expires_in_ms).toBeLessThanOrEqual(0);
+        // Already ended: a second handover changes nothing.
+        expect(await stores.leases.handOver({ session_id: sessionId, replica_id: 'h-a', token: 1, executor: null })).toBe(false);
+        expect(await claim(sessionId, 'h-b')).toEqual({ kind: 'owned', token: 2, handover: { from_replica: 'h-a', executor: 'echo' } });
+        expect(await claim(sessionId, 'h-b')).toEqual({ kind: 'owned', token: 2 });
+        expect(await stores.leases.lease(sessionId)).toMatchObject({ owner_replica: 'h-b', handed_over_by: null });
+        // Without an executor, and taken back by the replica that handed it over.
+        await stores.leases.handOver({ session_id: sessionId, replica_id: 'h-b', token: 2, executor: null });
+        expect(await claim(sessionId, 'h-b')).toEqual({ kind: 'owned', token: 3, handover: { from_replica: 'h-b', executor: null } });
+        // A plain release leaves no note.
+        await stores.leases.release('h-b', [sessionId]);
+        expect(await claim(sessionId, 'h-a')).toEqual({ kind: 'owned', token: 4 });
       });
     });
 
@@ -590,6 +614,113 @@ export function runStoreContract(name: string, makeStores: () => Promise<Contrac
         const rows = [rowOf(ids), rowOf(ids), rowOf(ids)];
         await store.commit(commitOf(ids, { inputs: rows }));
         expect(await store.loadInputs(ids.runtimeId)).toHaveLength(3);
+      });
+    });
+
+    describe('peer inbox (decision 9)', () => {
+      const peer = (text: string): Input => ({
+        id: newId(),
+        durability: 'durable',
+        origin: { type: 'peer', peer_id: 'alice', runtime_id: null },
+        body: { input_type: 'peer', convention: { type: 'message' }, body: text },
+      });
+      const deliver = (ids: Ids, text: string, at = NOW): Promise<PeerMessage> =>
+        store.appendPeerMessage({ runtime_id: ids.runtimeId, session_id: ids.sessionId, input: peer(text), created_at: at });
+      const texts = (ms: readonly PeerMessage[]): string[] => ms.map((m) => (m.input.body.input_type === 'peer' ? m.input.body.body : '?'));
+
+      it('keeps messages per runtime in arrival order, exactly as delivered, until taken', async () => {
+        const one = freshIds();
+        const two = freshIds();
+        const a = await deliver(one, 'first ✓', NOW + 1);
+        const other = await deliver(two, 'elsewhere');
+        const b = await deliver(one, 'second');
+        const c = await deliver(one, 'third');
+        expect(b.sequence).toBeGreaterThan(a.sequence);
+        expect(c.sequence).toBeGreaterThan(b.sequence);
+        const all = await store.loadPeerMessages(one.runtimeId, 10);
+        expect(all).toEqual([a, b, c]);
+        expect(all[0]).toEqual({ runtime_id: one.runtimeId, session_id: one.sessionId, sequence: a.sequence, input: a.input, created_at: NOW + 1 });
+        expect(texts(all)).toEqual(['first ✓', 'second', 'third']);
+        expect(await store.loadPeerMessages(one.runtimeId, 2)).toEqual([a, b]);
+        expect(await store.loadPeerMessages(one.runtimeId, 0)).toEqual([]);
+        expect(await store.loadPeerMessages(two.runtimeId, 10)).toEqual([other]);
+        expect(await store.loadPeerMessages(freshIds().runtimeId, 10)).toEqual([]);
+      });
+
+      it('a commit that admits a message removes it in the same transaction; taking it again fails the whole commit', async () => {
+        const ids = freshIds();
+        const m = await deliver(ids, 'admit me');
+        const later = await deliver(ids, 'later');
+        const admitted = rowOf(ids, { input_id: m.input.id ?? newId(), input: m.input });
+        await store.commit(commitOf(ids, { inputs: [admitted], taken_peer_message: m.sequence }));
+        expect(await store.loadPeerMessages(ids.runtimeId, 10)).toEqual([later]);
+        expect(await store.loadInputs(ids.runtimeId)).toEqual([admitted]);
+
+        const before = await lastSequence(store);
+        const twice = rowOf(ids);
+        await expect(
+          store.commit(commitOf(ids, { document: docOf(ids, { updated_at: NOW + 5 }), inputs: [twice], signals: [signalOf(ids)], taken_peer_message: m.sequence })),
+        ).rejects.toThrow(/no longer in the inbox/);
+        expect(await store.loadInputs(ids.runtimeId)).toEqual([admitted]);
+        expect((await store.loadSession(ids.runtimeId))?.updated_at).toBe(NOW);
+        expect(await store.readSignals(before, 10)).toEqual([]);
+        expect(await store.loadPeerMessages(ids.runtimeId, 10)).toEqual([later]);
+        // A message of another runtime cannot be taken either.
+        const stranger = freshIds();
+        await expect(store.commit(commitOf(stranger, { taken_peer_message: later.sequence }))).rejects.toThrow(/no longer in the inbox/);
+        expect(await store.loadPeerMessages(ids.runtimeId, 10)).toEqual([later]);
+        expect(await store.loadSession(stranger.runtimeId)).toBeNull();
+      });
+
+      it('concurrent commits take their own messages; one whose message is gone fails alone', async () => {
+        const sessions = [freshIds(), freshIds(), freshIds(), freshIds()];
+        const messages = await Promise.all(sessions.map((ids, i) => deliver(ids, `m${i}`)));
+        const gone = freshIds();
+        const results = await Promise.allSettled([
+          ...sessions.map((ids, i) => store.commit(commitOf(ids, { inputs: [rowOf(ids)], signals: [signalOf(ids)], taken_peer_message: messages[i]!.sequence }))),
+          store.commit(commitOf(gone, { inputs: [rowOf(gone)], taken_peer_message: messages[0]!.sequence })),
+        ]);
+        expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+        for (const ids of sessions) {
+          expect(await store.loadPeerMessages(ids.runtimeId, 10)).toEqual([]);
+          expect(await store.loadInputs(ids.runtimeId)).toHaveLength(1);
+        }
+        expect(await store.loadInputs(gone.runtimeId)).toEqual([]);
+      });
+
+      it('a commit refused for another reason (duplicate receipt, stale fence) leaves its message in the inbox', async () => {
+        const ids = freshIds();
+        const runId = newId();
+        await store.commit(commitOf(ids, { receipt: receiptOf(runId, 1) }));
+        const m = await deliver(ids, 'keep me');
+        await expect(store.commit(commitOf(ids, { inputs: [rowOf(ids)], receipt: receiptOf(runId, 1), taken_peer_message: m.sequence }))).rejects.toThrow(
+          /duplicate boundary receipt/,
+        );
+        expect(await store.loadPeerMessages(ids.runtimeId, 10)).toEqual([m]);
+
+        const fenced = freshIds();
+        expect(await stores.leases.claim({ session_id: fenced.sessionId, replica_id: 'a', address: 'a.local:50051', ttl_ms: 30_000 })).toEqual({ kind: 'owned', token: 1 });
+        const f = await deliver(fenced, 'fenced');
+        await expect(store.commit(commitOf(fenced, { inputs: [rowOf(fenced)], taken_peer_message: f.sequence, fence: { replica_id: 'b', token: 1 } }))).rejects.toBeInstanceOf(
+          CommitFencedError,
+        );
+        expect(await store.loadPeerMessages(fenced.runtimeId, 10)).toEqual([f]);
+        // The current owner takes it.
+        await store.commit(commitOf(fenced, { inputs: [rowOf(fenced)], taken_peer_message: f.sequence, fence: { replica_id: 'a', token: 1 } }));
+        expect(await store.loadPeerMessages(fenced.runtimeId, 10)).toEqual([]);
+      });
+
+      it('discard removes one refused message once; deleteSession forgets the inbox', async () => {
+        const ids = freshIds();
+        const a = await deliver(ids, 'refused');
+        const b = await deliver(ids, 'kept');
+        expect(await store.discardPeerMessage(ids.runtimeId, a.sequence)).toBe(true);
+        expect(await store.discardPeerMessage(ids.runtimeId, a.sequence)).toBe(false);
+        expect(await store.discardPeerMessage(freshIds().runtimeId, b.sequence)).toBe(false);
+        expect(await store.loadPeerMessages(ids.runtimeId, 10)).toEqual([b]);
+        await store.commit(commitOf(ids));
+        await store.deleteSession(ids.runtimeId);
+        expect(await store.loadPeerMessages(ids.runtimeId, 10)).toEqual([]);
       });
     });
 
