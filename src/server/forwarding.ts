@@ -25,9 +25,18 @@
  * takes the lease (token + 1), recovers the session with the executor it had, and is served there
  * — the owner follows the replica the mesh sends the calls to.
  *
+ * Graceful drain: the forwarder shares the server's {@link ServerLifecycle}. A forwarded unary call
+ * counts as a call in flight (`beginCall`), so shutdown waits for the owner's answer like a call
+ * served here. A forwarded stream is tracked (`trackStream`): when the drain begins the forwarded
+ * call is cancelled (never the input: the owner keeps running it) and the client's stream ends
+ * with UNAVAILABLE + RetryInfo (`SERVER_SHUTTING_DOWN`, metadata `input_id` and, for WatchInput,
+ * `resume_token` when known), exactly like a stream served here, so the client re-attaches
+ * elsewhere at once. Once draining, nothing is forwarded any more and no lease is adopted: calls
+ * are served here, where the handlers refuse them with SERVER_SHUTTING_DOWN + RetryInfo.
+ *
  * @example
  * ```ts
- * const forwarder = new SessionForwarder(kernel, ownership, logger);
+ * const forwarder = new SessionForwarder(kernel, ownership, logger, lifecycle);
  * server.addService(IngressServiceService, forwarder.wrap(IngressServiceService, ingressImplementation));
  * // …on shutdown
  * forwarder.close();
@@ -35,11 +44,17 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import {
+  IngressServiceService,
+  type AcceptWithCompletionResponse,
+  type WatchInputRequest,
+  type WatchInputResponse,
+} from '../gen/meerkat/kernel/v1/ingress.js';
 import { parseUuidV7 } from '../kernel/ids.js';
 import type { MeerkatMachine } from '../kernel/machine.js';
 import type { SessionLeases } from '../kernel/leases.js';
-import { toServiceError } from './errors.js';
-import { endStreamWithError } from './lifecycle.js';
+import { toServiceError, transportError } from './errors.js';
+import { endStreamWithError, ServerLifecycle } from './lifecycle.js';
 
 /**
  * How long a forwarded call's answer waits for the handover decision (normally a gate pass and one
@@ -85,6 +100,42 @@ interface LocalTarget {
 
 const RUNTIME_PREFIX = 'rt:session:';
 
+/**
+ * What a client needs to re-attach to the input a forwarded stream follows, collected from the
+ * request and the owner's messages: ErrorInfo metadata (`input_id`, `resume_token`) when this
+ * replica ends the stream because it drains — the same keys a stream served here carries.
+ */
+class ResumeHint {
+  readonly metadata: Record<string, string> = {};
+
+  constructor(
+    private readonly path: string,
+    request: unknown,
+  ) {
+    if (path === IngressServiceService.watchInput.path) {
+      const selector = (request as Partial<WatchInputRequest> | null)?.selector;
+      if (selector?.$case === 'input_id' && selector.input_id !== '') this.metadata.input_id = selector.input_id;
+    }
+  }
+
+  /** Notes a message the owner sent. */
+  note(message: unknown): void {
+    if (this.path === IngressServiceService.acceptWithCompletion.path) {
+      const event = (message as Partial<AcceptWithCompletionResponse> | null)?.event;
+      if (event?.$case !== 'admission') return;
+      const outcome = event.admission.outcome?.type;
+      if (outcome?.$case === 'accepted') this.metadata.input_id = outcome.accepted.input_id;
+      else if (outcome?.$case === 'deduplicated') this.metadata.input_id = outcome.deduplicated.existing_id;
+    } else if (this.path === IngressServiceService.watchInput.path) {
+      const event = (message as Partial<WatchInputResponse> | null)?.event;
+      if (event?.$case !== 'update') return;
+      const inputId = event.update.state?.input_id;
+      if (inputId !== undefined && inputId !== '') this.metadata.input_id = inputId;
+      if (event.update.resume_token !== '') this.metadata.resume_token = event.update.resume_token;
+    }
+  }
+}
+
 /** The session a request addresses (`session_id`, or the session of `runtime_id`), if any. */
 export function sessionOfRequest(request: unknown): string | null {
   if (request === null || typeof request !== 'object') return null;
@@ -101,8 +152,11 @@ export class SessionForwarder {
     private readonly kernel: MeerkatMachine,
     private readonly ownership: ForwardingOwnership | null,
     private readonly logger: Logger,
-    /** True once the server drains: a draining replica takes no lease (the call is refused by its handler). */
-    private readonly draining: () => boolean = () => false,
+    /**
+     * The server's call bookkeeping: forwarded unary calls count as in flight, forwarded streams are
+     * ended by the drain; once draining nothing is forwarded and no lease is adopted.
+     */
+    private readonly lifecycle: ServerLifecycle = new ServerLifecycle(),
   ) {}
 
   /** The owner's address when a call for `sessionId` must go elsewhere; `null` to serve it here. */
@@ -168,9 +222,15 @@ export class SessionForwarder {
       local({ sessionId, forwardedBy: String(forwardedBy[0]) });
       return;
     }
+    // A draining replica forwards nothing: served here, the call is refused with
+    // SERVER_SHUTTING_DOWN + RetryInfo and the client retries on another replica.
+    if (this.lifecycle.draining) {
+      local({ sessionId, forwardedBy: null });
+      return;
+    }
     this.ownerElsewhere(sessionId).then(
       (address) => {
-        if (address === null) {
+        if (address === null || this.lifecycle.draining) {
           local({ sessionId, forwardedBy: null });
           return;
         }
@@ -200,7 +260,7 @@ export class SessionForwarder {
       return; // the service answers the malformed id
     }
     const core = this.kernel.core;
-    if (core.sessions.has(sessionId) || this.draining() || this.ownership === null) return;
+    if (core.sessions.has(sessionId) || this.lifecycle.draining || this.ownership === null) return;
     // Only a handed-over lease (its note still waiting) is taken by any call: the claim returns the
     // executor to re-attach. Any other session only the store knows is recovered as before, by the
     // calls that register it (RegisterSession, EnsureSessionWithExecutor, WatchInput, …).
@@ -291,6 +351,8 @@ export class SessionForwarder {
         call,
         (target) => this.unaryHere(target, call, callback, serve),
         (address, metadata) => {
+          // In flight until the owner answered: shutdown waits for it like for a call served here.
+          const release = this.lifecycle.beginCall();
           const forwarded = this.channel(address).makeUnaryRequest(
             def.path,
             def.requestSerialize,
@@ -298,9 +360,16 @@ export class SessionForwarder {
             call.request,
             metadata,
             { deadline: call.getDeadline() },
-            (error, response) => (error ? callback(error) : callback(null, response)),
+            (error, response) => {
+              release();
+              if (error) callback(error);
+              else callback(null, response);
+            },
           );
-          call.on('cancelled', () => forwarded.cancel());
+          call.on('cancelled', () => {
+            release();
+            forwarded.cancel();
+          });
         },
       );
     };
@@ -321,11 +390,27 @@ export class SessionForwarder {
             metadata,
             { deadline: call.getDeadline() },
           );
-          forwarded.on('metadata', (m: grpc.Metadata) => call.sendMetadata(m));
-          forwarded.on('data', (m: unknown) => call.write(m));
-          forwarded.on('error', (e: grpc.ServiceError) => call.emit('error', e));
+          const hint = new ResumeHint(def.path, call.request);
+          // Set when this replica's drain ended the client's stream: nothing from the owner follows.
+          let drained = false;
+          this.lifecycle.trackStream(call, (message) => {
+            drained = true;
+            endStreamWithError(call, transportError('SERVER_SHUTTING_DOWN', message, hint.metadata));
+            forwarded.cancel(); // the forwarded call only: the owner keeps the input and its run
+          });
+          forwarded.on('metadata', (m: grpc.Metadata) => {
+            if (!drained) call.sendMetadata(m);
+          });
+          forwarded.on('data', (m: unknown) => {
+            if (drained) return;
+            hint.note(m);
+            call.write(m);
+          });
+          forwarded.on('error', (e: grpc.ServiceError) => {
+            if (!drained) call.emit('error', e);
+          });
           forwarded.on('status', (s: grpc.StatusObject) => {
-            if (s.code === grpc.status.OK) call.end(s.metadata);
+            if (!drained && s.code === grpc.status.OK) call.end(s.metadata);
           });
           call.on('cancelled', () => forwarded.cancel());
         },

@@ -50,7 +50,9 @@
  *    answering;
  * 3. open server streams end with UNAVAILABLE and a message telling the client to reconnect and
  *    resume (StreamSignals: `after_sequence`; WatchInput: `resume_token`); the streaming
- *    components' `close()` runs;
+ *    components' `close()` runs. Streams this replica forwards to a session's owner end the same
+ *    way (the owner keeps the run), forwarded unary calls count as in flight, and nothing new is
+ *    forwarded (forwarding.ts);
  * 4. meanwhile the runtime loops start no new run and the runs in flight go on to their boundary
  *    commit, until {@link RUN_DRAIN_RESERVE_MS} before the grace period ends; a run still
  *    executing then is aborted and not committed — its inputs stay staged for the next owner's
@@ -208,7 +210,7 @@ export function buildKernelServer(options: BuildKernelServerOptions): BuiltKerne
     options.kernel,
     own ? { leases: own.leases, replicaId: own.replicaId } : null,
     options.logger,
-    () => context.lifecycle.draining,
+    context.lifecycle,
   );
   const routed = <I extends object>(definition: object, implementation: I): I => forwarder.wrap(definition, implementation);
   server.addService(tolerantService(SessionServiceService), routed(SessionServiceService, createSessionService(context)));
