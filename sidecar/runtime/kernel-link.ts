@@ -1,7 +1,8 @@
 /**
  * The sidecar's gRPC link to the kernel, over the generated clients of `src/gen`: session set-up
  * for new members (RegisterSession + EnsureSessionWithExecutor), the routed inputs
- * (`CompositionService.DeliverRoutedInput`), the terminal outcome of admitted work
+ * (`CompositionService.DeliverRoutedInput`, peer messages included), a ready member's peer ingress
+ * and comms drain (`DrainService.SetPeerIngressContext`), the terminal outcome of admitted work
  * (`IngressService.WatchInput`), and the signal stream (`StreamSignals` / `AcknowledgeSignals`).
  *
  * A refusal of a routed input is an answer ({@link RouteAnswer}), never an exception. Transport
@@ -14,6 +15,7 @@ import {
   type DeliverRoutedInputRequest,
   type StreamSignalsResponse,
 } from '../../src/gen/meerkat/kernel/v1/composition.js';
+import { DrainServiceClient } from '../../src/gen/meerkat/kernel/v1/drain.js';
 import { IngressServiceClient, WatchStage, type WatchInputResponse } from '../../src/gen/meerkat/kernel/v1/ingress.js';
 import { SessionServiceClient } from '../../src/gen/meerkat/kernel/v1/session.js';
 import type { CompletionOutcome } from '../../src/gen/meerkat/kernel/v1/types.js';
@@ -63,6 +65,7 @@ export class KernelLink {
   readonly composition: CompositionServiceClient;
   readonly sessions: SessionServiceClient;
   readonly ingress: IngressServiceClient;
+  readonly drain: DrainServiceClient;
 
   constructor(readonly address: string) {
     const credentials = grpc.credentials.createInsecure();
@@ -76,6 +79,7 @@ export class KernelLink {
     this.composition = new CompositionServiceClient(address, credentials, options);
     this.sessions = new SessionServiceClient(address, credentials, options);
     this.ingress = new IngressServiceClient(address, credentials, options);
+    this.drain = new DrainServiceClient(address, credentials, options);
   }
 
   private call<Req, Res>(client: grpc.Client, method: Unary<Req, Res>, request: Req, what: string): Promise<Res> {
@@ -101,6 +105,23 @@ export class KernelLink {
     if (r?.$case === 'accepted') return { accepted: true, input_id: r.accepted.input_id ?? null, deduplicated: r.accepted.deduplicated === true };
     if (r?.$case === 'refusal') return { accepted: false, code: r.refusal.code, message: r.refusal.message };
     throw new MobError('KERNEL_UNAVAILABLE', `${what}: the kernel's answer has no result`);
+  }
+
+  /**
+   * Claims the session's peer ingress for `mobId` under `commsRuntimeId` and keeps its comms drain
+   * running (SetPeerIngressContext keep_alive=true; idempotent). A kernel refusal is an answer.
+   */
+  async attachIngress(sessionId: string, commsRuntimeId: string, mobId: string): Promise<RouteAnswer> {
+    const d = this.drain;
+    const what = `SetPeerIngressContext(${sessionId}, keep_alive)`;
+    try {
+      await this.call(d, d.setPeerIngressContext, { session_id: sessionId, keep_alive: true, comms_runtime_id: commsRuntimeId, mob_id: mobId }, what);
+      return { accepted: true, input_id: null, deduplicated: false };
+    } catch (e) {
+      if (isTransportFailure(e)) throw e;
+      const err = kernelError(e, what);
+      return { accepted: false, code: err.metadata.kernel_code ?? err.code, message: err.message };
+    }
   }
 
   /** Waits for the input's terminal outcome (WatchInput, target TERMINAL); `signal` cancels. */
@@ -147,5 +168,6 @@ export class KernelLink {
     this.composition.close();
     this.sessions.close();
     this.ingress.close();
+    this.drain.close();
   }
 }

@@ -16,6 +16,10 @@
  * Kernel signals (`foldSignals`) are folded under the gate as `ObserveRuntime*` inputs; the folds,
  * their `signal_folded` journal events and the consumer cursor commit together (exactly once). A
  * retired runtime's member is archived in the same transaction (`ObserveMemberRetirementArchived`).
+ * A member whose runtime became ready gets, in that transaction, an `attach` request: its session's
+ * peer ingress is claimed for the mob and its comms drain kept running, so peer messages (which
+ * land in its durable peer inbox, decision 9) are admitted; `reattach` re-asserts it after the
+ * kernel restarted (the kernel also respawns a drain that was running when it stopped).
  */
 import type { Logger } from 'pino';
 import type { CompletionOutcome } from '../../src/gen/meerkat/kernel/v1/types.js';
@@ -42,7 +46,7 @@ import { CLOSE_WAIT_MS, within } from './bounded-wait.js';
 import { startFoldSpan, withTraceparent, type FoldSpan } from './fold-tracing.js';
 import { isTransportFailure, kernelError, type KernelLink, type RouteAnswer } from './kernel-link.js';
 import { describeRequest, type OutboundRequest, type QueuedRequest, type WorkContent } from './outbound.js';
-import { routeRequest } from './route-request.js';
+import { memberCommsRuntimeId, routeRequest } from './route-request.js';
 import { SerialGate } from './serial-gate.js';
 import { Staging } from './staging.js';
 
@@ -435,7 +439,11 @@ export class MobActor {
     return { work_id: work, session_id: sessionId, input_id: inputId, deduplicated: answer.deduplicated, outcome };
   }
 
-  /** A peer message from `from` to `to` (they must be wired), admitted in `to`'s session. */
+  /**
+   * A peer message from `from` to `to` (they must be wired): `SubmitWork{Internal}` authorizes it
+   * and its `RequestRuntimeIngress` is delivered as the `DeliverPeerMessage` route. Resolves once
+   * the message is durably in `to`'s peer inbox, with the input id its comms drain admits it under.
+   */
   async sendPeerMessage(from: string, to: string, body: string): Promise<WorkResult> {
     const v: FieldViolation[] = [];
     checkName(v, 'from', from);
@@ -448,7 +456,7 @@ export class MobActor {
     if (!this.currentState.wiring_edges.some((e) => e.a === edge.a && e.b === edge.b)) {
       throw new MobError('NOT_WIRED', `${from} and ${to} are not wired in mob ${this.id}`, { a: edge.a, b: edge.b });
     }
-    return this.submitWork(to, { type: 'peer', from, from_runtime_id: fromRuntime, body }, 'Internal', null, false);
+    return this.submitWork(to, { type: 'peer', from, from_runtime_id: fromRuntime, body, input_id: newId() }, 'Internal', null, false);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -609,6 +617,9 @@ export class MobActor {
     stage.signalsApplied += 1;
     stage.event('signal_folded', { ...base, outcome: 'applied', transition: step.transition });
     if (signal.kind === 'RuntimeRetired') this.archive(stage, signal.agent_runtime_id, signal.session_id);
+    if (signal.kind === 'RuntimeBound' && Object.values(stage.state.member_session_bindings).includes(signal.session_id)) {
+      stage.request({ kind: 'attach', mob_id: this.id, agent_runtime_id: signal.agent_runtime_id, session_id: signal.session_id });
+    }
     return 'applied';
   }
 
@@ -673,8 +684,11 @@ export class MobActor {
     }
   }
 
-  private send(r: OutboundRequest): Promise<RouteAnswer> {
-    return this.deps.kernel.deliver(routeRequest(this.id, r), describeRequest(r));
+  private async send(r: OutboundRequest): Promise<RouteAnswer> {
+    if (r.kind !== 'attach') return this.deps.kernel.deliver(routeRequest(this.id, r), describeRequest(r));
+    // A runtime retired (or replaced) meanwhile keeps its ingress detached.
+    if (!this.currentState.live_runtime_ids.includes(r.agent_runtime_id)) return { accepted: true, input_id: null, deduplicated: false };
+    return this.deps.kernel.attachIngress(r.session_id, memberCommsRuntimeId(this.id, r.agent_runtime_id), this.id);
   }
 
   /** Removes the answered request and folds its answer, in one transaction. */
@@ -689,6 +703,10 @@ export class MobActor {
             stage.tryApply({ type: 'SessionIngressDetachFailedForMobDestroy', mob_id: r.mob_id, agent_runtime_id: r.agent_runtime_id, reason: answer.message });
             stage.event('kernel_request_refused', { request: 'DetachSessionIngress', session_id: r.session_id, code: answer.code, message: answer.message });
           }
+          return;
+        }
+        if (r.kind === 'attach') {
+          if (!answer.accepted) stage.event('kernel_request_refused', { request: 'SetPeerIngressContext', session_id: r.session_id, code: answer.code, message: answer.message });
           return;
         }
         if (answer.accepted) return;
@@ -715,9 +733,10 @@ export class MobActor {
   }
 
   /**
-   * Re-registers every bound member session with its executor (after the kernel restarted). A
-   * transport failure propagates (the caller retries); a session the kernel refuses (e.g.
-   * destroyed behind the mob) is logged and skipped so it cannot stall the others.
+   * Re-registers every bound member session with its executor (after the kernel restarted) and,
+   * for a ready member, re-asserts its peer ingress and comms drain (idempotent). A transport
+   * failure propagates (the caller retries); a session the kernel refuses (e.g. destroyed behind
+   * the mob) is logged and skipped so it cannot stall the others.
    */
   async reattach(): Promise<void> {
     const s = this.currentState;
@@ -729,7 +748,12 @@ export class MobActor {
       } catch (e) {
         if (isTransportFailure(e)) throw e;
         this.deps.log.warn({ mob_id: this.id, agent_identity: a, session_id: session, err: e }, 'cannot re-register a member session');
+        continue;
       }
+      const r = s.identity_to_runtime[a];
+      if (r === undefined || !s.live_runtime_ids.includes(r) || !memberView(s, a).ready) continue;
+      const answer = await this.deps.kernel.attachIngress(session, memberCommsRuntimeId(this.id, r), this.id);
+      if (!answer.accepted) this.deps.log.warn({ mob_id: this.id, agent_identity: a, session_id: session, code: answer.code, reason: answer.message }, 'cannot restart a member\'s comms drain');
     }
     this.kick();
   }

@@ -555,10 +555,22 @@ export class KernelCore implements LoopHost {
     }
     session.admissionOrder.splice(0, session.admissionOrder.length, ...session.admissionOrder.filter((id) => session.ledger.has(id)));
     abandoned += dropped.length;
+    // A PersistentHost comms drain that was running when the document was last written (the task
+    // died with the process; `RestoreDurableSnapshot` recorded it Stopped) is spawned again, so
+    // the peer inbox keeps being admitted across a restart or a takeover (decision 9). A drain
+    // stopped on purpose (Abort, NotifyDrainExited, keep_alive=false) was written as such and stays down.
+    const comms = tx.state.peer_ingress_comms_runtime_id;
+    const respawnDrain =
+      doc.machine.drain_phase === 'Running' &&
+      doc.machine.drain_mode === 'PersistentHost' &&
+      comms !== null &&
+      tx.tryApply({ type: 'SpawnDrain', mode: 'PersistentHost' }, 'recovered: the comms drain was running') !== null;
+    if (respawnDrain) details.push(`comms drain of ${comms} respawned`);
     await this.commit(session, tx);
     session.recoveryReport = { inputs_recovered: recovered, inputs_abandoned: abandoned, inputs_requeued: requeued, details };
     this.metrics.recoveries += 1;
     this.sessions.set(sessionId, session);
+    if (respawnDrain && comms !== null) this.startDrainTask(session, comms);
     return session;
   }
 

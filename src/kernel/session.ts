@@ -543,7 +543,8 @@ function sameDurableContent(a: MachineState, b: MachineState): boolean {
   if (classifyRuntimeLifecycleDurability(a.lifecycle_phase, a.pre_run_phase) !== classifyRuntimeLifecycleDurability(b.lifecycle_phase, b.pre_run_phase)) {
     return false;
   }
-  if ((a.drain_phase === 'Running' ? 'Stopped' : a.drain_phase) !== (b.drain_phase === 'Running' ? 'Stopped' : b.drain_phase)) return false;
+  // Running vs Stopped is durable too: recovery respawns a PersistentHost drain that was running.
+  if (a.drain_phase !== b.drain_phase) return false;
   return sameDurableFields(a, b);
 }
 

@@ -12,7 +12,8 @@
  *
  * DeliverRoutedInput maps the request's `route` oneof onto `kernel.composition.deliverRoutedInput`;
  * a refusal (including a malformed route body) is the `refusal` answer, not a gRPC error. Only an
- * unset `route` is INVALID_ARGUMENT.
+ * unset `route` is INVALID_ARGUMENT. `deliver_peer_message` answers once the message is durably in
+ * the receiver's peer inbox.
  *
  * Store failures are STORE_UNAVAILABLE (retryable) and count in `meerkat.store.errors`; every signal
  * written records its commit→delivery lag in `meerkat.signal.lag` (the kernel's metrics observer).
@@ -167,6 +168,19 @@ function routedInputFromProto(route: Route): RoutedInput {
       return { kind: 'RequestRuntimeDestroy', session_id: route.request_runtime_destroy.session_id };
     case 'detach_session_ingress':
       return { kind: 'DetachSessionIngress', session_id: route.detach_session_ingress.session_id };
+    case 'deliver_peer_message': {
+      const r = route.deliver_peer_message;
+      return {
+        kind: 'DeliverPeerMessage',
+        session_id: r.session_id,
+        sender: r.sender,
+        sender_runtime_id: r.sender_runtime_id ?? null,
+        agent_runtime_id: r.agent_runtime_id ?? null,
+        fence_token: r.fence_token ?? null,
+        generation: r.generation ?? null,
+        input: inputFromProto(r.input, 'deliver_peer_message.input'),
+      };
+    }
   }
 }
 
@@ -180,6 +194,7 @@ function routedResultToProto(r: RoutedInputResult): DeliverRoutedInputResponse {
         input_id: r.input_id,
         deduplicated: r.deduplicated,
         inputs_abandoned: r.inputs_abandoned,
+        peer_message_sequence: r.peer_message_sequence,
       },
     },
   };

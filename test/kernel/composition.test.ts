@@ -1,13 +1,15 @@
 /**
  * Routed input delivery (mob.md §1; scenarios.md COMP-01, COMP-02, COMP-05, COMP-07, COMP-08):
  * `kernel.composition.deliverRoutedInput` maps the mob→kernel routes to reducer inputs and
- * answers refusals as values.
+ * answers refusals as values. The peer-message route (decision 9) stores into the receiver's
+ * durable peer inbox; its drain admits the message as a peer input.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RoutedInput } from '../../src/kernel/commands/composition.js';
 import { newId } from '../../src/kernel/ids.js';
 import { MeerkatMachine } from '../../src/kernel/machine.js';
 import { InMemoryRuntimeStore } from '../../src/kernel/store.js';
+import type { Input } from '../../src/kernel/input.js';
 import { prompt, registryWith } from './support.js';
 
 let kernel: MeerkatMachine | null = null;
@@ -131,5 +133,119 @@ describe('composition: deliverRoutedInput', () => {
     ]);
     // A second destroy is a refusal answer, not an exception.
     expect(await k.composition.deliverRoutedInput({ kind: 'RequestRuntimeDestroy', session_id: s })).toMatchObject({ accepted: false, code: 'RUNTIME_DESTROYED' });
+  });
+});
+
+const peerBody = (text: string): Input => ({ body: { input_type: 'peer', convention: { type: 'message' }, body: text } });
+
+async function waitUntil(predicate: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 2000; i += 1) {
+    if (predicate()) return;
+    await new Promise<void>((r) => setTimeout(r, 2));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('composition: the DeliverPeerMessage route (decision 9)', () => {
+  const peerRoute = (s: string, input: Input, extra: Partial<Extract<RoutedInput, { kind: 'DeliverPeerMessage' }>> = {}): RoutedInput => ({
+    kind: 'DeliverPeerMessage',
+    session_id: s,
+    sender: 'alice',
+    sender_runtime_id: 'alice:0',
+    agent_runtime_id: 'bob:0',
+    fence_token: 4,
+    generation: 0,
+    input,
+    ...extra,
+  });
+
+  it('stores the message in the bound receiver\'s inbox (accepted once durable); its drain admits it once as a peer input from the sender', async () => {
+    const { k, s } = await setup();
+    await k.composition.deliverRoutedInput({ kind: 'RequestRuntimeBinding', session_id: s, agent_runtime_id: 'bob:0', fence_token: 4, generation: 0 });
+    const store = stores.get(k) as InMemoryRuntimeStore;
+    const r = await k.composition.deliverRoutedInput(peerRoute(s, peerBody('hi bob')));
+    expect(r).toMatchObject({ accepted: true, kind: 'DeliverPeerMessage', session_id: s, deduplicated: false });
+    if (!r.accepted) throw new Error('refused');
+    const inbox = await store.loadPeerMessages(k.core.session(s).runtimeId, 10);
+    expect(inbox.map((m) => [m.sequence, m.input.id, m.input.origin])).toEqual([
+      [r.peer_message_sequence, r.input_id, { type: 'peer', peer_id: 'alice', runtime_id: 'alice:0' }],
+    ]);
+    // Not admitted before a drain runs.
+    expect(k.session.listActiveInputs(s)).toEqual([]);
+    await k.drain.setPeerIngressContext(s, { keep_alive: true, comms_runtime_id: 'mob:m1', mob_id: 'm1' });
+    await waitUntil(() => k.session.listActiveInputs(s).length === 1, 'the peer input admitted');
+    expect(k.session.listActiveInputs(s)).toEqual([r.input_id]);
+    const row = await store.loadInput(k.core.session(s).runtimeId, r.input_id as string);
+    expect(row?.input.origin).toEqual({ type: 'peer', peer_id: 'alice', runtime_id: 'alice:0' });
+    expect(row?.input.body).toMatchObject({ input_type: 'peer', body: 'hi bob' });
+    expect(await store.loadPeerMessages(k.core.session(s).runtimeId, 10)).toEqual([]);
+    // The same message re-sent (same input id) after its admission is deduplicated: nothing stored.
+    const again = await k.composition.deliverRoutedInput(peerRoute(s, { ...peerBody('hi bob'), id: r.input_id as string }));
+    expect(again).toMatchObject({ accepted: true, input_id: r.input_id, deduplicated: true });
+    expect(again.accepted && again.peer_message_sequence).toBeUndefined();
+    expect(await store.loadPeerMessages(k.core.session(s).runtimeId, 10)).toEqual([]);
+  });
+
+  it('a receiver with no binding takes an unplaced message (any client may send one); a bound one requires the exact placement', async () => {
+    const { k, s } = await setup();
+    const store = stores.get(k) as InMemoryRuntimeStore;
+    const unplaced = peerRoute(s, peerBody('plain'), { agent_runtime_id: null, fence_token: null, generation: null, sender_runtime_id: null });
+    expect(await k.composition.deliverRoutedInput(unplaced)).toMatchObject({ accepted: true });
+    // Placement given for an unbound receiver: the Ingest guard refuses it.
+    expect(await k.composition.deliverRoutedInput(peerRoute(s, peerBody('x')))).toMatchObject({ accepted: false, code: 'GUARD_REJECTED' });
+    await k.composition.deliverRoutedInput({ kind: 'RequestRuntimeBinding', session_id: s, agent_runtime_id: 'bob:0', fence_token: 4, generation: 0 });
+    const noPlacement = await k.composition.deliverRoutedInput(unplaced);
+    expect(noPlacement).toMatchObject({ accepted: false, code: 'GUARD_REJECTED' });
+    expect(noPlacement.accepted === false && noPlacement.message).toContain('agent_runtime_id');
+    const stale = await k.composition.deliverRoutedInput(peerRoute(s, peerBody('stale'), { fence_token: 3 }));
+    expect(stale).toMatchObject({ accepted: false, code: 'GUARD_REJECTED' });
+    expect(stale.accepted === false && stale.message).toContain('fence_binding_exact');
+    const otherRuntime = await k.composition.deliverRoutedInput(peerRoute(s, peerBody('other'), { agent_runtime_id: 'bob:1', generation: 1 }));
+    expect(otherRuntime).toMatchObject({ accepted: false, code: 'GUARD_REJECTED' });
+    expect((await store.loadPeerMessages(k.core.session(s).runtimeId, 10)).map((m) => m.input.body)).toEqual([expect.objectContaining({ body: 'plain' })]);
+  });
+
+  it('refusals are answers and store nothing: bad arguments, unknown, destroyed and retired receivers', async () => {
+    const { k, s } = await setup();
+    const store = stores.get(k) as InMemoryRuntimeStore;
+    await k.composition.deliverRoutedInput({ kind: 'RequestRuntimeBinding', session_id: s, agent_runtime_id: 'bob:0', fence_token: 4, generation: 0 });
+    const refused = async (route: RoutedInput, code: string, text: string): Promise<void> => {
+      const r = await k.composition.deliverRoutedInput(route);
+      expect(r).toMatchObject({ accepted: false, kind: 'DeliverPeerMessage', code });
+      expect(r.accepted === false && r.message).toContain(text);
+    };
+    await refused(peerRoute(s, peerBody('x'), { sender: '' }), 'INVALID_ARGUMENT', 'sender');
+    await refused(peerRoute(s, prompt('not a peer input')), 'INVALID_ARGUMENT', 'input.body');
+    await refused(peerRoute(s, { ...peerBody('x'), origin: { type: 'peer', peer_id: 'mallory' } }), 'INVALID_ARGUMENT', 'input.origin');
+    await refused(peerRoute(s, { ...peerBody('x'), origin: { type: 'operator' } }), 'INVALID_ARGUMENT', 'input.origin');
+    await refused(peerRoute(s, peerBody('x'), { fence_token: null }), 'INVALID_ARGUMENT', 'fence_token');
+    await refused(peerRoute(s, { ...peerBody('x'), id: 'not-a-uuid' }), 'INVALID_ARGUMENT', 'input.id');
+    await refused(peerRoute(newId(), peerBody('x')), 'SESSION_NOT_FOUND', 'not registered');
+    await refused(peerRoute('nope', peerBody('x')), 'INVALID_ARGUMENT', 'session_id');
+    expect(await store.loadPeerMessages(k.core.session(s).runtimeId, 10)).toEqual([]);
+
+    await k.composition.deliverRoutedInput({ kind: 'RequestRuntimeRetire', session_id: s });
+    await refused(peerRoute(s, peerBody('x')), 'INVALID_PHASE', 'Retired');
+    await k.composition.deliverRoutedInput({ kind: 'RequestRuntimeDestroy', session_id: s });
+    await refused(peerRoute(s, peerBody('x')), 'RUNTIME_DESTROYED', 'destroyed');
+    expect(await store.loadPeerMessages(k.core.session(s).runtimeId, 10)).toEqual([]);
+  });
+
+  it('a store failure is a STORE_UNAVAILABLE refusal', async () => {
+    const { k, s } = await setup();
+    const store = stores.get(k) as InMemoryRuntimeStore;
+    store.appendPeerMessage = () => Promise.reject(new Error('disk full'));
+    const r = await k.composition.deliverRoutedInput({
+      kind: 'DeliverPeerMessage',
+      session_id: s,
+      sender: 'alice',
+      sender_runtime_id: null,
+      agent_runtime_id: null,
+      fence_token: null,
+      generation: null,
+      input: peerBody('lost?'),
+    });
+    expect(r).toMatchObject({ accepted: false, code: 'STORE_UNAVAILABLE' });
+    expect(r.accepted === false && r.message).toContain('disk full');
   });
 });

@@ -2,7 +2,8 @@
  * The durable per-session peer inbox (decision 9; issue 5 "Peer messaging"): a delivered message
  * is in the store before `deliverPeerMessage` resolves, the drain started by
  * `SetPeerIngressContext(keep_alive=true)` admits it as a peer input whose commit removes it from
- * the inbox, and messages outlive an aborted or exited drain and a kernel restart. The crash test
+ * the inbox, and messages outlive an aborted or exited drain and a kernel restart; a drain that
+ * was running when the kernel stopped is respawned when its session is recovered. The crash test
  * with a real process is `test/crash/crash.test.ts`; the store rules are in the store contract.
  */
 import { describe, expect, it } from 'vitest';
@@ -177,6 +178,44 @@ describe('durable peer inbox (decision 9)', () => {
       expect(await bodies(after, s)).toEqual(['a', 'b', 'c']);
       expect(await inbox(store, s)).toEqual([]);
       expect(await store.loadInputs(runtimeIdOf(s))).toHaveLength(3);
+    } finally {
+      await after.close();
+    }
+  });
+
+  it('a drain running when the kernel stopped is respawned when the session is recovered; a drain stopped on purpose is not', async () => {
+    const store = new CountingStore();
+    const before = kernelWith({}, { store });
+    const [running, stopped] = [newId(), newId()];
+    for (const s of [running, stopped]) {
+      await before.session.registerSession(s);
+      await before.drain.setPeerIngressContext(s, { keep_alive: true, comms_runtime_id: COMMS, mob_id: 'mob-1' });
+    }
+    await before.drainLocal.abort(stopped);
+    await before.close(); // the drain tasks end with the process; the inbox is durable
+    // Messages that arrive while no kernel runs (e.g. delivered by another replica).
+    for (const s of [running, stopped]) {
+      await store.appendPeerMessage({ runtime_id: runtimeIdOf(s), session_id: s, input: { ...peerMessage(s), id: newId(), durability: 'durable' } as PeerMessage['input'], created_at: 0 });
+    }
+
+    const after = kernelWith({}, { store });
+    try {
+      for (const s of [running, stopped]) await after.session.registerSession(s);
+      expect(after.core.session(running).state.drain_phase).toBe('Running');
+      expect(after.core.session(running).recoveryReport?.details).toContain(`comms drain of ${COMMS} respawned`);
+      await waitFor(() => after.session.listActiveInputs(running).length === 1, 'admitted by the respawned drain');
+      await untilEmpty(store, running);
+      expect(await bodies(after, running)).toEqual([running]);
+      // The aborted drain stays down until SetPeerIngressContext(keep_alive=true) starts it again.
+      expect(after.core.session(stopped).state.drain_phase).toBe('Stopped');
+      await settle(20);
+      expect(after.session.listActiveInputs(stopped)).toEqual([]);
+      expect(await inbox(store, stopped)).toHaveLength(1);
+      expect(await after.drain.setPeerIngressContext(stopped, { keep_alive: true, comms_runtime_id: COMMS, mob_id: 'mob-1' })).toBe(true);
+      await waitFor(() => after.session.listActiveInputs(stopped).length === 1, 'admitted after the explicit restart');
+      // Asking again while the drain runs is idempotent (no second task).
+      expect(await after.drain.setPeerIngressContext(running, { keep_alive: true, comms_runtime_id: COMMS, mob_id: 'mob-1' })).toBe(false);
+      expect(store.discards).toBe(0);
     } finally {
       await after.close();
     }

@@ -9,7 +9,8 @@
  * - Refusal paths reachable end to end: ingress refused by a stopped kernel runtime, retire
  *   refused for a session the kernel no longer knows (each folded into its Resolve…Refusal
  *   closure; the binding refusal is in binding-refusal.test.ts).
- * - Peer messages between two wired members reaching the receiver's kernel session; unwired → refused.
+ * - Peer messages between two wired members reaching the receiver's kernel session (through its
+ *   durable peer inbox and comms drain; more in peer-inbox.test.ts); unwired → refused.
  * - Respawn keeps the wiring; lifecycle stop/resume.
  * - Bad input: unknown mob/member, self-wiring, non-member wiring, invalid definitions — each the
  *   proper code, and nothing changed (journal and status identical before and after).
@@ -174,9 +175,14 @@ describe('peer messages, wiring, respawn, lifecycle', () => {
     const sent = await call(mobs().sendPeerMessage.bind(mobs()), { mob_id: 'peers', from: 'ann', to: 'ben', body: 'hello ben' });
     expect(sent.session_id).toBe(b.spawned.session_id);
     expect(sent.session_id).not.toBe(a.spawned.session_id);
-    const input = await call(sessions.inputState.bind(sessions), { session_id: b.spawned.session_id!, input_id: sent.input_id });
+    // Answered once the message is in ben's durable peer inbox; ben's comms drain admits it.
+    let input = await call(sessions.inputState.bind(sessions), { session_id: b.spawned.session_id!, input_id: sent.input_id });
+    for (let i = 0; i < 250 && input.state === undefined; i += 1) {
+      await new Promise((r) => setTimeout(r, 20));
+      input = await call(sessions.inputState.bind(sessions), { session_id: b.spawned.session_id!, input_id: sent.input_id });
+    }
     expect(input.state?.input?.body?.input_type).toMatchObject({ $case: 'peer', peer: { body: 'hello ben' } });
-    expect(input.state?.input?.origin?.type).toMatchObject({ $case: 'peer', peer: { peer_id: 'ann' } });
+    expect(input.state?.input?.origin?.type).toMatchObject({ $case: 'peer', peer: { peer_id: 'ann', runtime_id: 'ann:0' } });
     const ben = await call(mobs().getMember.bind(mobs()), { mob_id: 'peers', agent_identity: 'ben' });
     expect(ben.member?.wired_to).toEqual(['ann']);
     expect((await call(mobs().unwireMembers.bind(mobs()), { mob_id: 'peers', a: 'ann', b: 'ben' })).changed).toBe(true);
@@ -211,7 +217,12 @@ describe('peer messages, wiring, respawn, lifecycle', () => {
 
 describe('bad input: the proper code, nothing changed', () => {
   async function snapshot(mobId: string): Promise<string> {
-    const status = await call(mobs().getStatus.bind(mobs()), { mob_id: mobId });
+    // Quiescent first: a member that just became ready still has its peer-ingress request queued.
+    let status = await call(mobs().getStatus.bind(mobs()), { mob_id: mobId });
+    for (let i = 0; i < 250 && status.pending_kernel_requests > 0; i += 1) {
+      await new Promise((r) => setTimeout(r, 20));
+      status = await call(mobs().getStatus.bind(mobs()), { mob_id: mobId });
+    }
     const members = await call(mobs().listMembers.bind(mobs()), { mob_id: mobId, include_retired: true });
     return JSON.stringify({ events: await events(mobId), status: { ...status, signal_cursor: 0 }, members });
   }

@@ -9,7 +9,9 @@
  *   WaitReady fails); RuntimeBound → ObserveRuntimeReady; stale fences and foreign sessions are
  *   dropped and counted; the queued kernel requests survive a restart of the runtime and are sent
  *   after it; folding continues the signal's trace with `meerkat.sidecar.fold`, and requests
- *   queued under a span carry its context when sent.
+ *   queued under a span carry its context when sent; a member's RuntimeBound queues the claim of
+ *   its peer ingress (SetPeerIngressContext keep_alive), and a peer message takes the
+ *   `deliver_peer_message` route.
  */
 import { context, trace } from '@opentelemetry/api';
 import { sql } from 'kysely';
@@ -197,6 +199,35 @@ for (const backend of backends()) {
       const sent = kernel.sent.find((s) => s.route === 'request_runtime_ingress');
       expect(caller).not.toBeNull();
       expect(sent?.traceparent).toBe(caller);
+      await rt.close();
+    });
+
+    it('peer messages: a ready member’s ingress is claimed for the mob; a peer message takes the deliver_peer_message route', async () => {
+      const store = await open();
+      const kernel = new RecordingKernel();
+      const rt = await MobRuntime.load({ store, kernel, log: quietLogger, consumer: CONSUMER });
+      const mob = await rt.create(DEF);
+      const x = (await mob.spawn('x', 'worker', {})).member;
+      const y = (await mob.spawn('y', 'worker', {})).member;
+      expect(kernel.attached).toEqual([]);
+      await rt.fold(signal('RuntimeBound', x.session_id as string, 'x:0', x.fence_token as number));
+      await rt.fold(signal('RuntimeBound', y.session_id as string, 'y:0', y.fence_token as number));
+      await eventually(() => kernel.attached.length === 2);
+      expect(kernel.attached).toEqual([x.session_id, y.session_id]);
+      await mob.wire('x', 'y');
+      const sent = await mob.sendPeerMessage('x', 'y', 'hello y');
+      const delivered = kernel.sent.filter((s) => s.route === 'deliver_peer_message');
+      expect(delivered.map((s) => s.session_id)).toEqual([y.session_id]);
+      const route = delivered[0]?.request.route;
+      if (route?.$case !== 'deliver_peer_message') throw new Error('not a peer message');
+      expect(route.deliver_peer_message).toMatchObject({ sender: 'x', sender_runtime_id: 'x:0', agent_runtime_id: 'y:0', fence_token: y.fence_token, generation: 0 });
+      expect(route.deliver_peer_message.input?.id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(route.deliver_peer_message.input?.body?.input_type).toMatchObject({ $case: 'peer', peer: { body: 'hello y' } });
+      expect(sent.session_id).toBe(y.session_id);
+      expect(kernel.sent.some((s) => s.route === 'request_runtime_ingress')).toBe(false);
+      // Reconnecting to the kernel re-asserts every ready member's ingress (idempotent in the kernel).
+      await rt.reattach();
+      expect(kernel.attached).toEqual([x.session_id, y.session_id, x.session_id, y.session_id]);
       await rt.close();
     });
 

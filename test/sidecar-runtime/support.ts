@@ -69,6 +69,8 @@ export interface Sent {
   readonly session_id: string;
   /** `traceparent` active when the request was sent. */
   readonly traceparent: string | null;
+  /** The whole request. */
+  readonly request: DeliverRoutedInputRequest;
 }
 
 /** A kernel double: records deliveries, accepts them unless a refusal is scripted for the route. */
@@ -95,10 +97,19 @@ export class RecordingKernel extends KernelLink {
     this.attempts += 1;
     if (this.unavailable) return Promise.reject(new MobError('KERNEL_UNAVAILABLE', 'the kernel is down (test double)'));
     const body = Object.values(r).find((v): v is { session_id: string } => typeof v === 'object' && v !== null && 'session_id' in v);
-    this.sent.push({ route: r.$case, session_id: body?.session_id ?? '', traceparent: activeTraceparent() });
+    this.sent.push({ route: r.$case, session_id: body?.session_id ?? '', traceparent: activeTraceparent(), request });
     const refusal = this.refuse.get(r.$case);
     if (refusal) return Promise.resolve({ accepted: false, ...refusal });
-    return Promise.resolve({ accepted: true, input_id: r.$case === 'request_runtime_ingress' ? newId() : null, deduplicated: false });
+    return Promise.resolve({ accepted: true, input_id: r.$case === 'request_runtime_ingress' || r.$case === 'deliver_peer_message' ? newId() : null, deduplicated: false });
+  }
+
+  /** Sessions whose peer ingress / comms drain was asserted (SetPeerIngressContext keep_alive). */
+  readonly attached: string[] = [];
+
+  override attachIngress(sessionId: string): Promise<RouteAnswer> {
+    if (this.unavailable) return Promise.reject(new MobError('KERNEL_UNAVAILABLE', 'the kernel is down (test double)'));
+    this.attached.push(sessionId);
+    return Promise.resolve({ accepted: true, input_id: null, deduplicated: false });
   }
 
   override waitTerminal(): Promise<CompletionOutcome | null> {

@@ -191,6 +191,44 @@ export interface DetachSessionIngressRoute {
   session_id: string;
 }
 
+/**
+ * A peer message between sessions (decision 9; e.g. between two wired mob members) → the
+ * receiver's durable peer inbox. Accepted once the message is stored; the receiver's comms drain
+ * (DrainService.SetPeerIngressContext keep_alive=true) admits it as a peer input with the input id
+ * of the answer, exactly once, also across a kernel restart. Any client may send one.
+ */
+export interface DeliverPeerMessageRoute {
+  /** The receiving session (UUID v7): registered, not destroyed, in phase Idle, Attached or Running. */
+  session_id: string;
+  /** The sender's peer id (non-empty, at most 512 characters); becomes the input's peer origin. */
+  sender: string;
+  /** The sender's runtime id, if any (recorded in the input's peer origin). */
+  sender_runtime_id?:
+    | string
+    | undefined;
+  /**
+   * The receiver's placement, exactly as RequestRuntimeIngressRoute: required (with `fence_token`)
+   * when the receiver has an active runtime binding (a mob member; a stale one is GUARD_REJECTED),
+   * and must be unset for a receiver with no binding.
+   */
+  agent_runtime_id?:
+    | string
+    | undefined;
+  /** The receiver binding's fence token (≥ 0). */
+  fence_token?:
+    | number
+    | undefined;
+  /** The receiver binding's generation (≥ 0), if any. */
+  generation?:
+    | number
+    | undefined;
+  /**
+   * The message: a peer input (`body.peer`); its origin, when set, must be the sender's peer
+   * origin. An input id already admitted in the receiver answers `deduplicated` with that id.
+   */
+  input?: Input | undefined;
+}
+
 /** One routed input. */
 export interface DeliverRoutedInputRequest {
   /** Exactly one route; unset is INVALID_ARGUMENT. */
@@ -210,6 +248,9 @@ export interface DeliverRoutedInputRequest {
     | //
     /** Detach the session-owned peer ingress. */
     { $case: "detach_session_ingress"; detach_session_ingress: DetachSessionIngressRoute }
+    | //
+    /** Put a peer message in the receiver's durable peer inbox. */
+    { $case: "deliver_peer_message"; deliver_peer_message: DeliverPeerMessageRoute }
     | undefined;
 }
 
@@ -217,16 +258,26 @@ export interface DeliverRoutedInputRequest {
 export interface RoutedInputAccepted {
   /** The session the route addressed. */
   session_id: string;
-  /** Ingress only: the admitted input id (the existing one when deduplicated). */
+  /**
+   * Ingress only: the admitted input id (the existing one when deduplicated). Peer message: the
+   * id the receiver's drain admits it under.
+   */
   input_id?:
     | string
     | undefined;
-  /** Ingress only: the input joined an existing input with the same idempotency key. */
+  /**
+   * Ingress only: the input joined an existing input with the same idempotency key. Peer message:
+   * the input id was already admitted in the receiver (nothing was stored).
+   */
   deduplicated?:
     | boolean
     | undefined;
   /** Retire / destroy only: inputs abandoned by the route. */
-  inputs_abandoned?: number | undefined;
+  inputs_abandoned?:
+    | number
+    | undefined;
+  /** Peer message only: the message's sequence in the peer inbox. */
+  peer_message_sequence?: number | undefined;
 }
 
 /** The route was refused; nothing changed. The sidecar folds it into its Resolve…Refusal input. */
@@ -1300,6 +1351,195 @@ export const DetachSessionIngressRoute: MessageFns<DetachSessionIngressRoute> = 
   },
 };
 
+function createBaseDeliverPeerMessageRoute(): DeliverPeerMessageRoute {
+  return {
+    session_id: "",
+    sender: "",
+    sender_runtime_id: undefined,
+    agent_runtime_id: undefined,
+    fence_token: undefined,
+    generation: undefined,
+    input: undefined,
+  };
+}
+
+export const DeliverPeerMessageRoute: MessageFns<DeliverPeerMessageRoute> = {
+  encode(message: DeliverPeerMessageRoute, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.session_id !== "") {
+      writer.uint32(10).string(message.session_id);
+    }
+    if (message.sender !== "") {
+      writer.uint32(18).string(message.sender);
+    }
+    if (message.sender_runtime_id !== undefined) {
+      writer.uint32(26).string(message.sender_runtime_id);
+    }
+    if (message.agent_runtime_id !== undefined) {
+      writer.uint32(34).string(message.agent_runtime_id);
+    }
+    if (message.fence_token !== undefined) {
+      writer.uint32(40).int64(message.fence_token);
+    }
+    if (message.generation !== undefined) {
+      writer.uint32(48).int64(message.generation);
+    }
+    if (message.input !== undefined) {
+      Input.encode(message.input, writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeliverPeerMessageRoute {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeliverPeerMessageRoute();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.session_id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sender = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sender_runtime_id = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.agent_runtime_id = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.fence_token = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.generation = longToNumber(reader.int64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.input = Input.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeliverPeerMessageRoute {
+    return {
+      session_id: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      sender: isSet(object.sender) ? globalThis.String(object.sender) : "",
+      sender_runtime_id: isSet(object.senderRuntimeId)
+        ? globalThis.String(object.senderRuntimeId)
+        : isSet(object.sender_runtime_id)
+        ? globalThis.String(object.sender_runtime_id)
+        : undefined,
+      agent_runtime_id: isSet(object.agentRuntimeId)
+        ? globalThis.String(object.agentRuntimeId)
+        : isSet(object.agent_runtime_id)
+        ? globalThis.String(object.agent_runtime_id)
+        : undefined,
+      fence_token: isSet(object.fenceToken)
+        ? globalThis.Number(object.fenceToken)
+        : isSet(object.fence_token)
+        ? globalThis.Number(object.fence_token)
+        : undefined,
+      generation: isSet(object.generation) ? globalThis.Number(object.generation) : undefined,
+      input: isSet(object.input) ? Input.fromJSON(object.input) : undefined,
+    };
+  },
+
+  toJSON(message: DeliverPeerMessageRoute): unknown {
+    const obj: any = {};
+    if (message.session_id !== "") {
+      obj.sessionId = message.session_id;
+    }
+    if (message.sender !== "") {
+      obj.sender = message.sender;
+    }
+    if (message.sender_runtime_id !== undefined) {
+      obj.senderRuntimeId = message.sender_runtime_id;
+    }
+    if (message.agent_runtime_id !== undefined) {
+      obj.agentRuntimeId = message.agent_runtime_id;
+    }
+    if (message.fence_token !== undefined) {
+      obj.fenceToken = Math.round(message.fence_token);
+    }
+    if (message.generation !== undefined) {
+      obj.generation = Math.round(message.generation);
+    }
+    if (message.input !== undefined) {
+      obj.input = Input.toJSON(message.input);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeliverPeerMessageRoute>, I>>(base?: I): DeliverPeerMessageRoute {
+    return DeliverPeerMessageRoute.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeliverPeerMessageRoute>, I>>(object: I): DeliverPeerMessageRoute {
+    const message = createBaseDeliverPeerMessageRoute();
+    message.session_id = object.session_id ?? "";
+    message.sender = object.sender ?? "";
+    message.sender_runtime_id = object.sender_runtime_id ?? undefined;
+    message.agent_runtime_id = object.agent_runtime_id ?? undefined;
+    message.fence_token = object.fence_token ?? undefined;
+    message.generation = object.generation ?? undefined;
+    message.input = (object.input !== undefined && object.input !== null) ? Input.fromPartial(object.input) : undefined;
+    return message;
+  },
+};
+
 function createBaseDeliverRoutedInputRequest(): DeliverRoutedInputRequest {
   return { route: undefined };
 }
@@ -1321,6 +1561,9 @@ export const DeliverRoutedInputRequest: MessageFns<DeliverRoutedInputRequest> = 
         break;
       case "detach_session_ingress":
         DetachSessionIngressRoute.encode(message.route.detach_session_ingress, writer.uint32(42).fork()).join();
+        break;
+      case "deliver_peer_message":
+        DeliverPeerMessageRoute.encode(message.route.deliver_peer_message, writer.uint32(50).fork()).join();
         break;
     }
     return writer;
@@ -1394,6 +1637,17 @@ export const DeliverRoutedInputRequest: MessageFns<DeliverRoutedInputRequest> = 
             };
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.route = {
+              $case: "deliver_peer_message",
+              deliver_peer_message: DeliverPeerMessageRoute.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1458,6 +1712,16 @@ export const DeliverRoutedInputRequest: MessageFns<DeliverRoutedInputRequest> = 
           $case: "detach_session_ingress",
           detach_session_ingress: DetachSessionIngressRoute.fromJSON(object.detach_session_ingress),
         }
+        : isSet(object.deliverPeerMessage)
+        ? {
+          $case: "deliver_peer_message",
+          deliver_peer_message: DeliverPeerMessageRoute.fromJSON(object.deliverPeerMessage),
+        }
+        : isSet(object.deliver_peer_message)
+        ? {
+          $case: "deliver_peer_message",
+          deliver_peer_message: DeliverPeerMessageRoute.fromJSON(object.deliver_peer_message),
+        }
         : undefined,
     };
   },
@@ -1474,6 +1738,8 @@ export const DeliverRoutedInputRequest: MessageFns<DeliverRoutedInputRequest> = 
       obj.requestRuntimeDestroy = RequestRuntimeDestroyRoute.toJSON(message.route.request_runtime_destroy);
     } else if (message.route?.$case === "detach_session_ingress") {
       obj.detachSessionIngress = DetachSessionIngressRoute.toJSON(message.route.detach_session_ingress);
+    } else if (message.route?.$case === "deliver_peer_message") {
+      obj.deliverPeerMessage = DeliverPeerMessageRoute.toJSON(message.route.deliver_peer_message);
     }
     return obj;
   },
@@ -1529,13 +1795,28 @@ export const DeliverRoutedInputRequest: MessageFns<DeliverRoutedInputRequest> = 
         }
         break;
       }
+      case "deliver_peer_message": {
+        if (object.route?.deliver_peer_message !== undefined && object.route?.deliver_peer_message !== null) {
+          message.route = {
+            $case: "deliver_peer_message",
+            deliver_peer_message: DeliverPeerMessageRoute.fromPartial(object.route.deliver_peer_message),
+          };
+        }
+        break;
+      }
     }
     return message;
   },
 };
 
 function createBaseRoutedInputAccepted(): RoutedInputAccepted {
-  return { session_id: "", input_id: undefined, deduplicated: undefined, inputs_abandoned: undefined };
+  return {
+    session_id: "",
+    input_id: undefined,
+    deduplicated: undefined,
+    inputs_abandoned: undefined,
+    peer_message_sequence: undefined,
+  };
 }
 
 export const RoutedInputAccepted: MessageFns<RoutedInputAccepted> = {
@@ -1551,6 +1832,9 @@ export const RoutedInputAccepted: MessageFns<RoutedInputAccepted> = {
     }
     if (message.inputs_abandoned !== undefined) {
       writer.uint32(32).int64(message.inputs_abandoned);
+    }
+    if (message.peer_message_sequence !== undefined) {
+      writer.uint32(40).int64(message.peer_message_sequence);
     }
     return writer;
   },
@@ -1600,6 +1884,14 @@ export const RoutedInputAccepted: MessageFns<RoutedInputAccepted> = {
             message.inputs_abandoned = longToNumber(reader.int64());
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.peer_message_sequence = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1630,6 +1922,11 @@ export const RoutedInputAccepted: MessageFns<RoutedInputAccepted> = {
         : isSet(object.inputs_abandoned)
         ? globalThis.Number(object.inputs_abandoned)
         : undefined,
+      peer_message_sequence: isSet(object.peerMessageSequence)
+        ? globalThis.Number(object.peerMessageSequence)
+        : isSet(object.peer_message_sequence)
+        ? globalThis.Number(object.peer_message_sequence)
+        : undefined,
     };
   },
 
@@ -1647,6 +1944,9 @@ export const RoutedInputAccepted: MessageFns<RoutedInputAccepted> = {
     if (message.inputs_abandoned !== undefined) {
       obj.inputsAbandoned = Math.round(message.inputs_abandoned);
     }
+    if (message.peer_message_sequence !== undefined) {
+      obj.peerMessageSequence = Math.round(message.peer_message_sequence);
+    }
     return obj;
   },
 
@@ -1659,6 +1959,7 @@ export const RoutedInputAccepted: MessageFns<RoutedInputAccepted> = {
     message.input_id = object.input_id ?? undefined;
     message.deduplicated = object.deduplicated ?? undefined;
     message.inputs_abandoned = object.inputs_abandoned ?? undefined;
+    message.peer_message_sequence = object.peer_message_sequence ?? undefined;
     return message;
   },
 };
@@ -1893,9 +2194,11 @@ export const CompositionServiceService = {
   /**
    * Delivers one mob→kernel routed input (mob.md §1): RequestRuntimeBinding → PrepareBindings,
    * RequestRuntimeIngress → Ingest (+ admission), RequestRuntimeRetire → Retire,
-   * RequestRuntimeDestroy → Destroy, DetachSessionIngress → SetPeerIngressContext{keep_alive=false}.
+   * RequestRuntimeDestroy → Destroy, DetachSessionIngress → SetPeerIngressContext{keep_alive=false},
+   * DeliverPeerMessage → the receiver's durable peer inbox (decision 9).
    * A refused route is an answer (`result.refusal`) that changed nothing; routed signals of an
-   * accepted route are in the outbox (StreamSignals) when the call returns.
+   * accepted route are in the outbox (StreamSignals) when the call returns; an accepted peer
+   * message is durably in the receiver's inbox.
    */
   deliverRoutedInput: {
     path: "/meerkat.kernel.v1.CompositionService/DeliverRoutedInput" as const,
@@ -1921,9 +2224,11 @@ export interface CompositionServiceServer extends UntypedServiceImplementation {
   /**
    * Delivers one mob→kernel routed input (mob.md §1): RequestRuntimeBinding → PrepareBindings,
    * RequestRuntimeIngress → Ingest (+ admission), RequestRuntimeRetire → Retire,
-   * RequestRuntimeDestroy → Destroy, DetachSessionIngress → SetPeerIngressContext{keep_alive=false}.
+   * RequestRuntimeDestroy → Destroy, DetachSessionIngress → SetPeerIngressContext{keep_alive=false},
+   * DeliverPeerMessage → the receiver's durable peer inbox (decision 9).
    * A refused route is an answer (`result.refusal`) that changed nothing; routed signals of an
-   * accepted route are in the outbox (StreamSignals) when the call returns.
+   * accepted route are in the outbox (StreamSignals) when the call returns; an accepted peer
+   * message is durably in the receiver's inbox.
    */
   deliverRoutedInput: handleUnaryCall<DeliverRoutedInputRequest, DeliverRoutedInputResponse>;
 }
@@ -1961,9 +2266,11 @@ export interface CompositionServiceClient extends Client {
   /**
    * Delivers one mob→kernel routed input (mob.md §1): RequestRuntimeBinding → PrepareBindings,
    * RequestRuntimeIngress → Ingest (+ admission), RequestRuntimeRetire → Retire,
-   * RequestRuntimeDestroy → Destroy, DetachSessionIngress → SetPeerIngressContext{keep_alive=false}.
+   * RequestRuntimeDestroy → Destroy, DetachSessionIngress → SetPeerIngressContext{keep_alive=false},
+   * DeliverPeerMessage → the receiver's durable peer inbox (decision 9).
    * A refused route is an answer (`result.refusal`) that changed nothing; routed signals of an
-   * accepted route are in the outbox (StreamSignals) when the call returns.
+   * accepted route are in the outbox (StreamSignals) when the call returns; an accepted peer
+   * message is durably in the receiver's inbox.
    */
   deliverRoutedInput(
     request: DeliverRoutedInputRequest,

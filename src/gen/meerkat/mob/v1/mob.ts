@@ -662,7 +662,7 @@ export interface SendPeerMessageRequest {
 export interface SendPeerMessageResponse {
   /** The receiver's kernel session. */
   session_id: string;
-  /** The peer input admitted there. */
+  /** The peer input's id there (its comms drain admits the message under this id). */
   input_id: string;
 }
 
@@ -5724,7 +5724,11 @@ export const MobServiceService = {
     responseSerialize: (value: SubmitWorkResponse): Buffer => Buffer.from(SubmitWorkResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SubmitWorkResponse => SubmitWorkResponse.decode(value),
   },
-  /** Sends a peer message from one member to a member it is wired to. */
+  /**
+   * Sends a peer message from one member to a member it is wired to: it is stored in the
+   * receiver's durable peer inbox in the kernel (the `deliver_peer_message` route) before the call
+   * answers, and the receiver's comms drain admits it as a peer input.
+   */
   sendPeerMessage: {
     path: "/meerkat.mob.v1.MobService/SendPeerMessage" as const,
     requestStream: false as const,
@@ -5839,7 +5843,11 @@ export interface MobServiceServer extends UntypedServiceImplementation {
    * the terminal outcome of the admitted input.
    */
   submitWork: handleUnaryCall<SubmitWorkRequest, SubmitWorkResponse>;
-  /** Sends a peer message from one member to a member it is wired to. */
+  /**
+   * Sends a peer message from one member to a member it is wired to: it is stored in the
+   * receiver's durable peer inbox in the kernel (the `deliver_peer_message` route) before the call
+   * answers, and the receiver's comms drain admits it as a peer input.
+   */
   sendPeerMessage: handleUnaryCall<SendPeerMessageRequest, SendPeerMessageResponse>;
   /** Retires a member: detach its session ingress, retire its kernel session, archive it. */
   retireMember: handleUnaryCall<RetireMemberRequest, RetireMemberResponse>;
@@ -5966,7 +5974,11 @@ export interface MobServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SubmitWorkResponse) => void,
   ): ClientUnaryCall;
-  /** Sends a peer message from one member to a member it is wired to. */
+  /**
+   * Sends a peer message from one member to a member it is wired to: it is stored in the
+   * receiver's durable peer inbox in the kernel (the `deliver_peer_message` route) before the call
+   * answers, and the receiver's comms drain admits it as a peer input.
+   */
   sendPeerMessage(
     request: SendPeerMessageRequest,
     callback: (error: ServiceError | null, response: SendPeerMessageResponse) => void,
