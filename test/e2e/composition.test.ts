@@ -70,6 +70,30 @@ describe('CompositionService.DeliverRoutedInput', () => {
     expect(noFence.result?.$case === 'refusal' && noFence.result.refusal.message).toContain('fence_token');
   }, 30_000);
 
+  it('COMP-04 dispatcher refusals are typed: an unresolved route is INVALID_ARGUMENT naming it, a consumer refusal is a code and a reason', async () => {
+    // Upstream's in-process dispatcher answers UnresolvedRoute / ConsumerRefused; over gRPC the
+    // unresolved route is a request without a route (BadRequest on `route`), and a refusal by the
+    // kernel (the consumer) is the typed `refusal` answer: code and message, nothing changed.
+    const unresolved = await call(composition.deliverRoutedInput.bind(composition), {}).then(
+      () => null,
+      (e: unknown) => e as grpc.ServiceError,
+    );
+    expect(unresolved?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(unresolved?.details).toContain('route');
+    const s = newId();
+    await call(sessions.registerSession.bind(sessions), { session_id: s });
+    await call(composition.deliverRoutedInput.bind(composition), {
+      route: { $case: 'request_runtime_destroy', request_runtime_destroy: { session_id: s } },
+    });
+    // The consumer refuses a retire of a destroyed runtime: typed, with its reason.
+    const refused = await call(composition.deliverRoutedInput.bind(composition), {
+      route: { $case: 'request_runtime_retire', request_runtime_retire: { session_id: s } },
+    });
+    expect(refused.result?.$case).toBe('refusal');
+    expect(refused.result).toMatchObject({ refusal: { code: 'RUNTIME_DESTROYED' } });
+    expect(refused.result?.$case === 'refusal' && refused.result.refusal.message.length).toBeGreaterThan(10);
+  }, 30_000);
+
   it('a peer message is accepted once stored in the receiver\'s inbox and admitted by its drain as a peer input; refusals are answers', async () => {
     const s = newId();
     await call(sessions.registerSession.bind(sessions), { session_id: s });
