@@ -89,15 +89,10 @@ function settled(own: unknown, base: unknown): unknown {
 /** Marks a key an overlay deleted. */
 const DELETED = Symbol('deleted');
 
-/** What an overlay holds: the base map it reads through to, and its own changes. */
-interface Overlay {
-  readonly base: Readonly<Record<string, unknown>>;
-  readonly writes: Map<string, unknown>;
-}
-
 /**
- * An overlay's own state, which is also its proxy's target (so the traps need no lookup). The
- * target has no properties of its own; everything the proxy shows comes from `base` and `writes`.
+ * An overlay's own state — the base map it reads through to and its own changes — which is also
+ * its proxy's target (so the traps need no lookup). The target has no properties of its own;
+ * everything the proxy shows comes from `base` and `writes`.
  */
 class OverlayTarget {
   constructor(
