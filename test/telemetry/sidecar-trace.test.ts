@@ -164,6 +164,10 @@ const CLIENT_TRACE = [
   `    ${COMPOSITION}/DeliverRoutedInput (kernel)`,
   `      meerkat.DeliverRoutedInput (kernel)`,
   `        meerkat.sidecar.fold (sidecar)`,
+  // The fold queues the member's ingress claim (decision 9), sent in the fold's context.
+  `          grpc.meerkat.kernel.v1.DrainService/SetPeerIngressContext (sidecar)`,
+  `            grpc.meerkat.kernel.v1.DrainService/SetPeerIngressContext (kernel)`,
+  `              meerkat.SetPeerIngressContext (kernel)`,
   `  ${SESSIONS}/EnsureSessionWithExecutor (sidecar)`,
   `    ${SESSIONS}/EnsureSessionWithExecutor (kernel)`,
   `      meerkat.EnsureSessionWithExecutor (kernel)`,
@@ -284,7 +288,11 @@ describe('one trace across the client, the sidecar and the kernel', () => {
       links: [],
       attributes: { 'meerkat.mob_id': MOB, 'meerkat.signal.kind': 'RuntimeBound', 'meerkat.agent_runtime_id': 'alice:0', 'meerkat.signal.sequence': 1 },
     });
-    expect(childrenOf(fold)).toEqual([]);
+    // Its only child is the member's ingress claim the fold queued, reaching its kernel command.
+    const claim = only(childrenOf(fold), 'the fold\'s child');
+    expect(claim.name).toBe('grpc.meerkat.kernel.v1.DrainService/SetPeerIngressContext');
+    const claimed = child(child(fold, claim.name, SIDECAR), claim.name, KERNEL);
+    expect(child(claimed, 'meerkat.SetPeerIngressContext', KERNEL).attributes).toMatchObject({ 'meerkat.session_id': sessionId });
 
     // The session set-up calls are children of SpawnMember too, each reaching its kernel command.
     for (const method of ['RegisterSession', 'EnsureSessionWithExecutor']) {
