@@ -27,37 +27,36 @@
  *
  *   npm run bench:grpc -- --seconds=3 --sessions=1,16,64,256 --tracing=true --rounds=3
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import os from 'node:os';
-import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
-import {
-  AcceptWithCompletionRequest,
-  IngressServiceClient,
-  type AcceptWithCompletionResponse,
-} from '../src/gen/meerkat/kernel/v1/ingress.js';
+import { AcceptWithCompletionRequest, IngressServiceClient } from '../src/gen/meerkat/kernel/v1/ingress.js';
 import { SessionServiceClient } from '../src/gen/meerkat/kernel/v1/session.js';
-import { Durability, HandlingMode } from '../src/gen/meerkat/kernel/v1/types.js';
-import { checkHealth } from '../src/server/health.js';
+import {
+  acceptAndWait,
+  ADMIN_URL,
+  args,
+  drive,
+  ensureEcho,
+  fmt,
+  freePort,
+  median,
+  promptRequest,
+  ratio,
+  startChild,
+  stopChild,
+  waitForServing,
+  type Child,
+  type Result,
+} from './support.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const args = new Map(
-  process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=');
-    return [k ?? '', v ?? 'true'] as const;
-  }),
-);
 const SECONDS = Number(args.get('seconds') ?? 3);
 const ROUNDS = Math.max(1, Number(args.get('rounds') ?? 3));
 const TRACING = args.get('tracing') !== 'false';
 const SESSIONS = (args.get('sessions') ?? '1,16,64,256').split(',').map(Number);
 const WARMUP_SECONDS = Math.min(1, SECONDS);
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 // ---------------------------------------------------------------------------------------------
 // Raw-buffer services (no generated code, no proto files)
@@ -142,62 +141,6 @@ async function serveBaselines(): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Child processes
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const addr = srv.address();
-  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
-
-interface Child {
-  readonly proc: ChildProcess;
-  readonly output: () => string;
-}
-
-function startChild(argv: string[], env: NodeJS.ProcessEnv): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', ...argv], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const keep = (chunk: Buffer): void => {
-    out = (out + chunk.toString('utf8')).slice(-20_000);
-  };
-  proc.stdout?.on('data', keep);
-  proc.stderr?.on('data', keep);
-  return { proc, output: () => out };
-}
-
-async function stopChild(child: Child): Promise<void> {
-  const p = child.proc;
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  const exited = once(p, 'exit');
-  p.kill('SIGTERM');
-  const timer = setTimeout(() => p.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function waitForServing(address: string, child: Child, timeoutMs = 60_000): Promise<void> {
-  const client = new grpc.Client(address, grpc.credentials.createInsecure());
-  const t0 = Date.now();
-  try {
-    for (;;) {
-      if (child.proc.exitCode !== null) throw new Error(`the kernel server exited (${child.proc.exitCode}):\n${child.output()}`);
-      try {
-        if ((await checkHealth(address, '', { timeoutMs: 1000, client })) === 'SERVING') return;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() - t0 > timeoutMs) throw new Error(`the kernel server at ${address} did not report SERVING within ${timeoutMs} ms:\n${child.output()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  } finally {
-    client.close();
-  }
-}
-
 async function waitForReadyLine(child: Child, timeoutMs = 30_000): Promise<{ echo: number; naive: number }> {
   const t0 = Date.now();
   for (;;) {
@@ -211,75 +154,6 @@ async function waitForReadyLine(child: Child, timeoutMs = 30_000): Promise<{ ech
 
 // ---------------------------------------------------------------------------------------------
 // Measurement
-
-interface Result {
-  readonly perSec: number;
-  readonly p50: number;
-  readonly p99: number;
-  readonly count: number;
-  readonly errors: number;
-  readonly firstError: string | null;
-}
-
-async function drive(concurrency: number, seconds: number, op: (worker: number) => Promise<void>): Promise<Result> {
-  const latencies: number[] = [];
-  let errors = 0;
-  let firstError: string | null = null;
-  const t0 = performance.now();
-  const deadline = t0 + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, w) => {
-      while (performance.now() < deadline) {
-        const s = performance.now();
-        try {
-          await op(w);
-          latencies.push(performance.now() - s);
-        } catch (e) {
-          errors += 1;
-          firstError ??= e instanceof Error ? e.message : String(e);
-          if (errors > 1000) throw new Error(`too many errors; first: ${firstError}`, { cause: e });
-        }
-      }
-    }),
-  );
-  const elapsedMs = performance.now() - t0;
-  latencies.sort((a, b) => a - b);
-  const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-  return { perSec: latencies.length / (elapsedMs / 1000), p50: at(0.5), p99: at(0.99), count: latencies.length, errors, firstError };
-}
-
-function promptRequest(sessionId: string): AcceptWithCompletionRequest {
-  return {
-    session_id: sessionId,
-    input: {
-      durability: Durability.UNSPECIFIED,
-      body: { input_type: { $case: 'prompt', prompt: { text: 'ping', handling_mode: HandlingMode.UNSPECIFIED } } },
-    },
-  };
-}
-
-/** One AcceptWithCompletion call, resolved when its completion arrives (and the stream ends OK). */
-function acceptAndWait(client: IngressServiceClient, req: AcceptWithCompletionRequest): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const call = client.acceptWithCompletion(req);
-    let completed = false;
-    call.on('data', (m: AcceptWithCompletionResponse) => {
-      if (m.event?.$case === 'completion') {
-        completed = true;
-        const k = m.event.completion.outcome?.kind?.$case;
-        if (k !== 'completed') reject(new Error(`completion ${k ?? 'without outcome'}`));
-      }
-    });
-    call.on('error', reject);
-    call.on('end', () => (completed ? resolve() : reject(new Error('stream ended without a completion'))));
-  });
-}
-
-function ensureEcho(client: SessionServiceClient, sessionId: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    client.ensureSessionWithExecutor({ session_id: sessionId, executor: 'echo' }, (err) => (err ? reject(err) : resolve()));
-  });
-}
 
 /** A kernel server's clients. */
 interface KernelTarget {
@@ -308,15 +182,6 @@ async function benchRaw(client: grpc.Client, method: grpc.MethodDefinition<Buffe
     await unaryRaw(client, method, payloads[w] as Buffer);
   });
 }
-
-/** The round with the median throughput. */
-function median(results: readonly Result[]): Result {
-  const sorted = [...results].sort((a, b) => a.perSec - b.perSec);
-  return sorted[Math.floor(sorted.length / 2)] as Result;
-}
-
-const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
-const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
 
 function row(sessions: number | string, label: string, r: Result): string {
   const errs = r.errors > 0 ? `  (${r.errors} errors; first: ${r.firstError})` : '';
@@ -362,8 +227,8 @@ async function main(): Promise<void> {
       });
       children.push(tracedChild);
     }
-    await waitForServing(address, kernelChild);
-    if (tracedChild) await waitForServing(tracedAddress, tracedChild);
+    await waitForServing(address, kernelChild, 60_000);
+    if (tracedChild) await waitForServing(tracedAddress, tracedChild, 60_000);
     const ports = await waitForReadyLine(baselineChild);
 
     const creds = grpc.credentials.createInsecure();
@@ -434,7 +299,7 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const c of clients) c.close();
-    for (const c of children) await stopChild(c);
+    for (const c of children) await stopChild(c, 10_000);
     if (tracedChild) {
       const spans = Number(/SPANS (\d+)/.exec(tracedChild.output())?.[1] ?? NaN);
       console.log(

@@ -28,27 +28,30 @@
  *
  *   npm run bench:replicas -- --seconds=3 --rounds=3 --sessions=64
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import os from 'node:os';
-import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
-import { IngressServiceClient, type AcceptWithCompletionRequest, type AcceptWithCompletionResponse } from '../src/gen/meerkat/kernel/v1/ingress.js';
+import { IngressServiceClient } from '../src/gen/meerkat/kernel/v1/ingress.js';
 import { SessionServiceClient } from '../src/gen/meerkat/kernel/v1/session.js';
-import { Durability, HandlingMode } from '../src/gen/meerkat/kernel/v1/types.js';
-import { checkHealth } from '../src/server/health.js';
+import {
+  acceptAndWait,
+  ADMIN_URL,
+  args,
+  drive,
+  ensureEcho,
+  fmt,
+  freePort,
+  median,
+  promptRequest,
+  ratio,
+  startChild,
+  stopChild,
+  waitForServing,
+  type Child,
+  type Result,
+} from './support.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const args = new Map(
-  process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=');
-    return [k ?? '', v ?? 'true'] as const;
-  }),
-);
 const SECONDS = Number(args.get('seconds') ?? 3);
 const ROUNDS = Math.max(1, Number(args.get('rounds') ?? 3));
 const SESSIONS = Math.max(1, Number(args.get('sessions') ?? 64));
@@ -62,105 +65,6 @@ const CALL_DEADLINE_MS = 30_000;
 const progress = (what: string): void => {
   process.stderr.write(`  … ${what}\n`);
 };
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-// ---------------------------------------------------------------------------------------------
-// Child processes
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const addr = srv.address();
-  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
-
-interface Child {
-  readonly proc: ChildProcess;
-  readonly output: () => string;
-}
-
-function startChild(argv: string[], env: NodeJS.ProcessEnv): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', ...argv], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const keep = (chunk: Buffer): void => {
-    out = (out + chunk.toString('utf8')).slice(-20_000);
-  };
-  proc.stdout?.on('data', keep);
-  proc.stderr?.on('data', keep);
-  return { proc, output: () => out };
-}
-
-async function stopChild(child: Child): Promise<void> {
-  const p = child.proc;
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  const exited = once(p, 'exit');
-  p.kill('SIGTERM');
-  const timer = setTimeout(() => p.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function waitForServing(address: string, child: Child, timeoutMs = 90_000): Promise<void> {
-  const client = new grpc.Client(address, grpc.credentials.createInsecure());
-  const t0 = Date.now();
-  try {
-    for (;;) {
-      if (child.proc.exitCode !== null) throw new Error(`the kernel server exited (${child.proc.exitCode}):\n${child.output()}`);
-      try {
-        if ((await checkHealth(address, '', { timeoutMs: 1000, client })) === 'SERVING') return;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() - t0 > timeoutMs) throw new Error(`the kernel server at ${address} did not report SERVING within ${timeoutMs} ms:\n${child.output()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  } finally {
-    client.close();
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Measurement
-
-interface Result {
-  readonly perSec: number;
-  readonly p50: number;
-  readonly p99: number;
-  readonly count: number;
-  readonly errors: number;
-  readonly firstError: string | null;
-}
-
-async function drive(concurrency: number, seconds: number, op: (worker: number) => Promise<void>): Promise<Result> {
-  const latencies: number[] = [];
-  let errors = 0;
-  let firstError: string | null = null;
-  const t0 = performance.now();
-  const deadline = t0 + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, w) => {
-      while (performance.now() < deadline) {
-        const s = performance.now();
-        try {
-          await op(w);
-          latencies.push(performance.now() - s);
-        } catch (e) {
-          errors += 1;
-          firstError ??= e instanceof Error ? e.message : String(e);
-          if (errors > 1000) throw new Error(`too many errors; first: ${firstError}`, { cause: e });
-        }
-      }
-    }),
-  );
-  const elapsedMs = performance.now() - t0;
-  latencies.sort((a, b) => a - b);
-  const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-  return { perSec: latencies.length / (elapsedMs / 1000), p50: at(0.5), p99: at(0.99), count: latencies.length, errors, firstError };
-}
 
 /** One replica's clients. */
 interface Replica {
@@ -168,33 +72,6 @@ interface Replica {
   readonly address: string;
   readonly ingress: IngressServiceClient;
   readonly sessions: SessionServiceClient;
-}
-
-function promptRequest(sessionId: string): AcceptWithCompletionRequest {
-  return {
-    session_id: sessionId,
-    input: {
-      durability: Durability.UNSPECIFIED,
-      body: { input_type: { $case: 'prompt', prompt: { text: 'ping', handling_mode: HandlingMode.UNSPECIFIED } } },
-    },
-  };
-}
-
-/** One AcceptWithCompletion call, resolved when its completion arrives (and the stream ends OK). */
-function acceptAndWait(client: IngressServiceClient, req: AcceptWithCompletionRequest): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const call = client.acceptWithCompletion(req, { deadline: Date.now() + CALL_DEADLINE_MS });
-    let completed = false;
-    call.on('data', (m: AcceptWithCompletionResponse) => {
-      if (m.event?.$case === 'completion') {
-        completed = true;
-        const k = m.event.completion.outcome?.kind?.$case;
-        if (k !== 'completed') reject(new Error(`completion ${k ?? 'without outcome'}`));
-      }
-    });
-    call.on('error', reject);
-    call.on('end', () => (completed ? resolve() : reject(new Error('stream ended without a completion'))));
-  });
 }
 
 function hasExecutor(client: SessionServiceClient, sessionId: string): Promise<void> {
@@ -207,31 +84,14 @@ function hasExecutor(client: SessionServiceClient, sessionId: string): Promise<v
   });
 }
 
-function ensureEcho(client: SessionServiceClient, sessionId: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    client.ensureSessionWithExecutor({ session_id: sessionId, executor: 'echo' }, new grpc.Metadata(), { deadline: Date.now() + CALL_DEADLINE_MS }, (err) =>
-      err ? reject(err) : resolve(),
-    );
-  });
-}
-
 /** `n` fresh sessions, each created (and so leased) on the replica `ownerOf(i)`. */
 async function sessionsOwnedBy(replicas: readonly Replica[], n: number, ownerOf: (i: number) => number): Promise<{ id: string; owner: number }[]> {
   const made = Array.from({ length: n }, (_, i) => ({ id: uuidv7(), owner: ownerOf(i) }));
   for (let i = 0; i < made.length; i += 32) {
-    await Promise.all(made.slice(i, i + 32).map((s) => ensureEcho((replicas[s.owner] as Replica).sessions, s.id)));
+    await Promise.all(made.slice(i, i + 32).map((s) => ensureEcho((replicas[s.owner] as Replica).sessions, s.id, CALL_DEADLINE_MS)));
   }
   return made;
 }
-
-/** The round with the median throughput. */
-function median(results: readonly Result[]): Result {
-  const sorted = [...results].sort((a, b) => a.perSec - b.perSec);
-  return sorted[Math.floor(sorted.length / 2)] as Result;
-}
-
-const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
-const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
 
 function row(label: string, r: Result): string {
   const errs = r.errors > 0 ? `  (${r.errors} errors; first: ${r.firstError})` : '';
@@ -257,7 +117,7 @@ async function main(): Promise<void> {
         r.ingress.close();
         r.sessions.close();
       }
-      for (const c of children) await stopChild(c);
+      for (const c of children) await stopChild(c, 15_000);
       await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
       await admin.end();
     })());
@@ -282,7 +142,7 @@ async function main(): Promise<void> {
         MEERKAT_LOG_LEVEL: process.env.MEERKAT_LOG_LEVEL ?? 'warn',
       });
       children.push(child);
-      await waitForServing(address, child);
+      await waitForServing(address, child, 90_000);
       replicas.push({ id: `bench-replica-${i}`, address, ingress: new IngressServiceClient(address, creds), sessions: new SessionServiceClient(address, creds) });
     }
     const [r0, r1] = replicas as [Replica, Replica, Replica];
@@ -296,7 +156,7 @@ async function main(): Promise<void> {
     // (a) The forwarding cost: the same sessions (owned by replica 0), called on replica 0 or through replica 1.
     const owned = (await sessionsOwnedBy(replicas, Math.max(LATENCY_CONCURRENCY, 1), () => 0)).map((s) => s.id);
     const unaryOn = (r: Replica) => (w: number) => hasExecutor(r.sessions, owned[w % owned.length] as string);
-    const acceptOn = (r: Replica) => (w: number) => acceptAndWait(r.ingress, promptRequest(owned[w % owned.length] as string));
+    const acceptOn = (r: Replica) => (w: number) => acceptAndWait(r.ingress, promptRequest(owned[w % owned.length] as string), CALL_DEADLINE_MS);
     const latencyTargets = [
       { label: 'SessionHasExecutor, direct (owner)', op: unaryOn(r0) },
       { label: 'SessionHasExecutor, forwarded (non-owner → owner)', op: unaryOn(r1) },
@@ -332,14 +192,14 @@ async function main(): Promise<void> {
         label: '1 replica (every call on replica 0)',
         run: async () => {
           const ids = (await sessionsOwnedBy(replicas, SESSIONS, () => 0)).map((s) => s.id);
-          return drive(SESSIONS, SECONDS, (w) => acceptAndWait(r0.ingress, promptRequest(ids[w] as string)));
+          return drive(SESSIONS, SECONDS, (w) => acceptAndWait(r0.ingress, promptRequest(ids[w] as string), CALL_DEADLINE_MS));
         },
       },
       {
         label: `${REPLICAS} replicas, calls spread at random`,
         run: async () => {
           const ids = (await sessionsOwnedBy(replicas, SESSIONS, () => pick(REPLICAS))).map((s) => s.id);
-          return drive(SESSIONS, SECONDS, (w) => acceptAndWait((replicas[pick(REPLICAS)] as Replica).ingress, promptRequest(ids[w] as string)));
+          return drive(SESSIONS, SECONDS, (w) => acceptAndWait((replicas[pick(REPLICAS)] as Replica).ingress, promptRequest(ids[w] as string), CALL_DEADLINE_MS));
         },
       },
       {
@@ -348,13 +208,13 @@ async function main(): Promise<void> {
           const made = await sessionsOwnedBy(replicas, SESSIONS, (i) => i % REPLICAS);
           return drive(SESSIONS, SECONDS, (w) => {
             const s = made[w] as { id: string; owner: number };
-            return acceptAndWait((replicas[s.owner] as Replica).ingress, promptRequest(s.id));
+            return acceptAndWait((replicas[s.owner] as Replica).ingress, promptRequest(s.id), CALL_DEADLINE_MS);
           });
         },
       },
     ];
     const warmIds = (await sessionsOwnedBy(replicas, 8, (i) => i % REPLICAS)).map((s) => s.id);
-    await drive(8, WARMUP_SECONDS, (w) => acceptAndWait((replicas[pick(REPLICAS)] as Replica).ingress, promptRequest(warmIds[w] as string)));
+    await drive(8, WARMUP_SECONDS, (w) => acceptAndWait((replicas[pick(REPLICAS)] as Replica).ingress, promptRequest(warmIds[w] as string), CALL_DEADLINE_MS));
     const throughputRounds = throughputTargets.map(() => [] as Result[]);
     for (let r = 0; r < ROUNDS; r += 1) {
       for (const [i, t] of throughputTargets.entries()) {

@@ -30,17 +30,11 @@ import { KernelLink } from '../sidecar/runtime/kernel-link.js';
 import { MobRuntime } from '../sidecar/runtime/mob-runtime.js';
 import { SignalConsumer } from '../sidecar/runtime/signal-consumer.js';
 import { openMobStore } from '../sidecar/store/mob-store.js';
+import { ADMIN_URL, args } from './support.js';
 
-const args = new Map(
-  process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=');
-    return [k ?? '', v ?? 'true'] as const;
-  }),
-);
 const SECONDS = Number(args.get('seconds') ?? 10);
 const SESSIONS = Number(args.get('sessions') ?? 16);
 const SAMPLES = Number(args.get('samples') ?? 300);
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 async function admin(text: string): Promise<void> {
   const c = new pg.Client({ connectionString: ADMIN_URL });

@@ -15,17 +15,11 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { MeerkatMachine, newId } from '../src/kernel/index.js';
 import { createStores } from '../src/store/index.js';
+import { ADMIN_URL, args } from './support.js';
 
-const args = new Map(
-  process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=');
-    return [k ?? '', v ?? 'true'] as const;
-  }),
-);
 const SECONDS = Number(args.get('seconds') ?? 3);
 const ROUNDS = Math.max(1, Number(args.get('rounds') ?? 3));
 const SESSIONS = (args.get('sessions') ?? '1,16,64').split(',').map(Number);
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 interface Result {
   readonly perSec: number;
