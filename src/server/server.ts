@@ -19,10 +19,6 @@
  * executor: new ExecutorService(ctx.kernel, { log: (line) => ctx.logger.info(line) }),
  * ```
  *
- * A component that is not available yet is replaced there by its placeholder from
- * src/server/unimplemented.ts (`unimplementedIngressStreams()`, `unimplementedExecutorService()`),
- * whose RPCs answer UNIMPLEMENTED.
- *
  * The server wraps the plugged handlers: calls are refused with UNAVAILABLE while the server
  * shuts down and with DEADLINE_EXCEEDED when their deadline already passed; a request that does
  * not decode is INVALID_ARGUMENT (field `request`); an error thrown synchronously is mapped by
@@ -102,10 +98,15 @@ import { createModelRoutingService } from './model-routing-service.js';
 import { addReflection, DEFAULT_DESCRIPTOR_SET } from './reflection.js';
 import { createRunService } from './run-service.js';
 import { createSessionService } from './session-service.js';
-import type { StreamingComponent } from './unimplemented.js';
 import { createVisibilityService } from './visibility-service.js';
 
-export type { StreamingComponent } from './unimplemented.js';
+/** A set of streaming handlers that manages (and on shutdown ends) its own streams. */
+export interface StreamingComponent<H> {
+  /** The grpc-js handlers it implements. */
+  handlers(): H;
+  /** Ends its open streams (server shutdown); awaited before `kernel.close()`. */
+  close(): void | Promise<void>;
+}
 
 /** Largest request message the server accepts. */
 export const MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -156,10 +157,7 @@ export function errorLog(logger: Logger): ErrorLogger {
   return (error, errorId) => logger.error({ err: error, error_id: errorId }, 'unexpected error');
 }
 
-/**
- * PLUG-IN POINT of the streaming RPCs (see the module comment): replace a placeholder with the
- * real component. This is the only place to edit.
- */
+/** PLUG-IN POINT of the streaming RPCs (see the module comment): the only place they are wired. */
 export function createStreamingComponents(ctx: ServerContext): StreamingComponents {
   return {
     ingress: new IngressStreams(ctx.kernel, { log: errorLog(ctx.logger) }),

@@ -11,11 +11,10 @@ import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IngressServiceClient, WatchStage, type AcceptWithCompletionResponse, type WatchInputResponse } from '../../src/gen/meerkat/kernel/v1/ingress.js';
-import { SessionServiceClient } from '../../src/gen/meerkat/kernel/v1/session.js';
-import { Durability, HandlingMode, type Input } from '../../src/gen/meerkat/kernel/v1/types.js';
+import { WatchStage, type AcceptWithCompletionResponse, type WatchInputResponse } from '../../src/gen/meerkat/kernel/v1/ingress.js';
 import { newId } from '../../src/kernel/index.js';
-import { call, freePort, insecure, startServer, type RunningServer } from './harness.js';
+import { call } from './harness.js';
+import { prompt, startReplica, type Replica } from './replicas-support.js';
 import { StreamRecorder } from './streams-support.js';
 import { ADMIN_URL, databaseUrl, postgresReachable as reachable, tryAdminQuery as admin } from '../support/postgres.js';
 
@@ -23,31 +22,8 @@ const dbName = `meerkat_handover_${randomBytes(5).toString('hex')}`;
 /** Short, so the test waits little; the lease itself keeps its default lifetime (10 s). */
 const IDLE_MS = 1500;
 
-const prompt = (text: string, key?: string): Input => ({
-  durability: Durability.UNSPECIFIED,
-  body: { input_type: { $case: 'prompt', prompt: { text, handling_mode: HandlingMode.UNSPECIFIED } } },
-  ...(key !== undefined ? { idempotency_key: key } : {}),
-});
-
-interface Replica {
-  readonly id: string;
-  readonly server: RunningServer;
-  readonly sessions: SessionServiceClient;
-  readonly ingress: IngressServiceClient;
-}
-
-async function replica(id: string, url: string): Promise<Replica> {
-  const address = `127.0.0.1:${await freePort()}`;
-  const server = await startServer({
-    DATABASE_URL: url,
-    MEERKAT_LISTEN: address,
-    MEERKAT_ADVERTISE_ADDR: address,
-    MEERKAT_REPLICA_ID: id,
-    MEERKAT_LOG_LEVEL: 'debug',
-    MEERKAT_LEASE_HANDOVER_IDLE_MS: String(IDLE_MS),
-  });
-  return { id, server, sessions: new SessionServiceClient(address, insecure()), ingress: new IngressServiceClient(address, insecure()) };
-}
+const replica = (id: string, url: string): Promise<Replica> =>
+  startReplica(id, url, { MEERKAT_LOG_LEVEL: 'debug', MEERKAT_LEASE_HANDOVER_IDLE_MS: String(IDLE_MS) });
 
 function accept(r: Replica, sessionId: string, text: string): StreamRecorder<AcceptWithCompletionResponse> {
   return new StreamRecorder(r.ingress.acceptWithCompletion({ session_id: sessionId, input: prompt(text) }, { deadline: Date.now() + 20_000 }));

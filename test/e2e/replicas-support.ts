@@ -1,5 +1,5 @@
 /**
- * Helpers for the multi-replica end-to-end tests (replicas-load.test.ts, replicas-drain.test.ts):
+ * Helpers for the multi-replica end-to-end tests (replicas*.test.ts, replica-handover.test.ts):
  * a kernel replica process on one PostgreSQL database with its clients, direct queries of the
  * stored rows, gRPC error classification and the checks of a session's stored run history.
  */

@@ -11,40 +11,20 @@ import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IngressServiceClient, WatchStage, type AcceptWithCompletionResponse } from '../../src/gen/meerkat/kernel/v1/ingress.js';
-import { SessionServiceClient } from '../../src/gen/meerkat/kernel/v1/session.js';
-import { Durability, HandlingMode, InputLifecycleState, type Input } from '../../src/gen/meerkat/kernel/v1/types.js';
+import { WatchStage, type AcceptWithCompletionResponse } from '../../src/gen/meerkat/kernel/v1/ingress.js';
+import { InputLifecycleState } from '../../src/gen/meerkat/kernel/v1/types.js';
 import { newId } from '../../src/kernel/index.js';
-import { call, expectError, freePort, insecure, startServer, type RunningServer } from './harness.js';
+import { call, expectError } from './harness.js';
+import { prompt, startReplica, type Replica } from './replicas-support.js';
 import { StreamRecorder } from './streams-support.js';
 import { ADMIN_URL, databaseUrl, postgresReachable as reachable, tryAdminQuery as admin } from '../support/postgres.js';
 
 
 const dbName = `meerkat_replicas_${randomBytes(5).toString('hex')}`;
 
-const prompt = (text: string): Input => ({
-  durability: Durability.UNSPECIFIED,
-  body: { input_type: { $case: 'prompt', prompt: { text, handling_mode: HandlingMode.UNSPECIFIED } } },
-});
-
-interface Replica {
-  readonly server: RunningServer;
-  readonly sessions: SessionServiceClient;
-  readonly ingress: IngressServiceClient;
-}
-
-async function replica(id: string, databaseUrl: string, env: Readonly<Record<string, string>> = {}): Promise<Replica> {
-  const address = `127.0.0.1:${await freePort()}`;
-  const server = await startServer({
-    DATABASE_URL: databaseUrl,
-    MEERKAT_LISTEN: address,
-    MEERKAT_ADVERTISE_ADDR: address,
-    MEERKAT_REPLICA_ID: id,
-    MEERKAT_LOG_LEVEL: 'debug',
-    ...env,
-  });
-  return { server, sessions: new SessionServiceClient(address, insecure()), ingress: new IngressServiceClient(address, insecure()) };
-}
+/** A replica with debug logs (the forwarding lines the tests read). */
+const replica = (id: string, url: string, env: Readonly<Record<string, string>> = {}): Promise<Replica> =>
+  startReplica(id, url, { MEERKAT_LOG_LEVEL: 'debug', ...env });
 
 function accept(r: Replica, sessionId: string, text: string): StreamRecorder<AcceptWithCompletionResponse> {
   return new StreamRecorder(r.ingress.acceptWithCompletion({ session_id: sessionId, input: prompt(text) }, { deadline: Date.now() + 20_000 }));
